@@ -1,0 +1,1 @@
+"""Generated stubs of the shared contract (proto/tandem/inference): run `make proto`."""
