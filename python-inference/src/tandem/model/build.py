@@ -1,0 +1,88 @@
+"""Build a servable model directory from the packaged weights (install time).
+
+``tandem build-model`` runs this once, at install or image-build time, so the
+service's start-up only loads a ready ONNX file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from tandem.model.graph import build_graph
+from tandem.model.manifest import TOKENIZER_FILE, ModelManifest, Precision
+from tandem.model.source import MODEL_ALIASES, MODEL_ID, SOURCE_PACKAGE, locate_source_model
+
+log = logging.getLogger(__name__)
+
+
+def build_model_dir(output: Path, precisions: Iterable[Precision] = ("fp32",)) -> ModelManifest:
+    """Write the ONNX graph(s), tokenizer and manifest into ``output``.
+
+    Files are written into a temporary directory first and moved into place,
+    so an interrupted build never leaves a half-written model behind.
+    """
+    import onnx  # noqa: PLC0415 (build-time only dependency)
+    from safetensors.numpy import load_file  # noqa: PLC0415
+
+    source = locate_source_model()
+    weights = load_file(str(source.weights))
+    wanted = sorted(set(precisions))
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        graphs: dict[Precision, str] = {"fp32": "model-fp32.onnx"}
+        onnx.save(build_graph(weights, source), tmp / graphs["fp32"])
+        if "int8" in wanted:
+            graphs["int8"] = "model-int8.onnx"
+            quantize_int8(tmp / graphs["fp32"], tmp / graphs["int8"])
+        if "fp32" not in wanted:
+            (tmp / graphs.pop("fp32")).unlink()
+        shutil.copyfile(source.tokenizer, tmp / TOKENIZER_FILE)
+        manifest = ModelManifest(
+            model_id=MODEL_ID,
+            aliases=MODEL_ALIASES,
+            dimension=source.hidden_size,
+            max_tokens=source.max_seq_length,
+            graphs=graphs,
+            source_package=f"{SOURCE_PACKAGE}=={source.package_version}",
+            source_sha256=_sha256(source.weights),
+            weights_bytes=sum(int(t.nbytes) for t in weights.values()),
+        )
+        manifest.write(tmp)
+        for item in tmp.iterdir():
+            item.replace(output / item.name)
+    log.info("built model", extra={"output": str(output), "graphs": graphs})
+    return manifest
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
+    """Dynamic int8 quantisation with per-channel weights.
+
+    Per-tensor weight scales lose too much (mean cosine about 0.95 against
+    fp32 on this model); per-channel keeps it near 0.99.
+    """
+    from onnx import TensorProto  # noqa: PLC0415
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+
+    quantize_dynamic(
+        fp32_path,
+        int8_path,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        # Shape inference cannot type the outputs of contrib ops; every
+        # activation in this graph is float32.
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
