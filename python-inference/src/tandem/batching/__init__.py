@@ -1,0 +1,1 @@
+"""Dynamic batching: requests from many callers share length-sorted inference batches."""
