@@ -1,0 +1,176 @@
+"""The embedding service: validate, tokenize, batch, answer. Transport-independent.
+
+Both the gRPC servicer and the HTTP routes call ``EmbeddingService.embed``, so
+limits, error codes and behaviour are identical on both edges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from tandem.batching.scheduler import BatchScheduler
+from tandem.errors import InvalidInput, ModelNotFound
+from tandem.metrics import CoreMetrics
+from tandem.model.tokenizer import TextTokenizer, TokenizedText
+
+
+class Truncation(enum.Enum):
+    """What to do with texts longer than the model's maximum sequence length."""
+
+    TRUNCATE = "truncate"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    model_id: str
+    aliases: tuple[str, ...]
+    dimension: int
+    max_tokens: int
+    max_texts_per_request: int
+    max_text_bytes: int
+    precision: str
+
+    def accepts(self, name: str) -> bool:
+        return name == self.model_id or name in self.aliases
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedCommand:
+    texts: Sequence[str]
+    model: str | None = None  # None or "" = the served model
+    normalize: bool = True
+    truncation: Truncation = Truncation.TRUNCATE
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Where one request's time went inside the core, in seconds."""
+
+    tokenize_s: float
+    queue_s: float
+    inference_s: float
+
+    def server_timing(self) -> str:
+        """The Server-Timing header value (durations in milliseconds)."""
+        return (
+            f"tokenize;dur={self.tokenize_s * 1e3:.3f}, "
+            f"queue;dur={self.queue_s * 1e3:.3f}, "
+            f"inference;dur={self.inference_s * 1e3:.3f}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedResult:
+    model_id: str
+    vectors: np.ndarray  # float32 [texts, dimension]
+    token_counts: list[int]
+    truncated: list[bool]
+    timings: Timings
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.token_counts)
+
+
+class EmbeddingService:
+    """Turns validated requests into embeddings through the batch scheduler."""
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        tokenizer: TextTokenizer,
+        scheduler: BatchScheduler,
+        tokenize_executor: Executor,
+        metrics: CoreMetrics,
+    ) -> None:
+        self.info = info
+        self._tokenizer = tokenizer
+        self._scheduler = scheduler
+        self._tokenize_executor = tokenize_executor
+        self._metrics = metrics
+
+    async def embed(self, command: EmbedCommand, deadline: float) -> EmbedResult:
+        """Embed ``command.texts``; ``deadline`` is in event-loop time."""
+        self.validate(command)
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        # Tokenizing hundreds of long texts takes milliseconds: off the loop.
+        tokenized = await loop.run_in_executor(
+            self._tokenize_executor, self._tokenizer.encode, command.texts
+        )
+        tokenize_s = time.perf_counter() - started
+        self._metrics.tokenize_seconds.observe(tokenize_s)
+        if command.truncation is Truncation.REJECT:
+            self._reject_too_long(tokenized)
+        batched = await self._scheduler.embed(
+            [t.ids for t in tokenized], normalize=command.normalize, deadline=deadline
+        )
+        return EmbedResult(
+            model_id=self.info.model_id,
+            vectors=batched.vectors,
+            token_counts=[t.token_count for t in tokenized],
+            truncated=[t.truncated for t in tokenized],
+            timings=Timings(tokenize_s, batched.queue_s, batched.inference_s),
+        )
+
+    def validate(self, command: EmbedCommand) -> None:
+        """Check the documented limits; raise InvalidInput / ModelNotFound naming the field."""
+        info = self.info
+        if command.model and not info.accepts(command.model):
+            known = ", ".join((info.model_id, *info.aliases))
+            raise ModelNotFound(
+                f"model {command.model!r} is not served here; use one of: {known}", param="model"
+            )
+        count = len(command.texts)
+        if count == 0:
+            raise InvalidInput("texts must contain at least one text", param="texts")
+        if count > info.max_texts_per_request:
+            raise InvalidInput(
+                f"texts has {count} items; the maximum is {info.max_texts_per_request} per request",
+                param="texts",
+                code="too_many_texts",
+            )
+        for i, text in enumerate(command.texts):
+            if not text:
+                raise InvalidInput(f"texts[{i}] is empty", param=f"texts[{i}]")
+            size = _utf8_size(text)
+            if size is None:
+                raise InvalidInput(
+                    f"texts[{i}] is not valid Unicode (it contains a lone surrogate)",
+                    param=f"texts[{i}]",
+                )
+            if size > info.max_text_bytes:
+                raise InvalidInput(
+                    f"texts[{i}] is {size} bytes of UTF-8; the maximum is "
+                    f"{info.max_text_bytes} bytes",
+                    param=f"texts[{i}]",
+                    code="text_too_large",
+                )
+
+    def _reject_too_long(self, tokenized: Sequence[TokenizedText]) -> None:
+        for i, text in enumerate(tokenized):
+            if text.truncated:
+                raise InvalidInput(
+                    f"texts[{i}] has {text.full_length} tokens; the model's maximum is "
+                    f"{self.info.max_tokens} and truncation was refused",
+                    param=f"texts[{i}]",
+                    code="context_length_exceeded",
+                )
+
+
+def _utf8_size(text: str) -> int | None:
+    """Length in UTF-8 bytes, or None when the text cannot be encoded (lone surrogates)."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None

@@ -1,0 +1,101 @@
+"""Every setting of the core, in one typed class, read from TANDEM_CORE_* variables.
+
+Validated at start-up: a bad value stops the process with a message that names
+the variable. docs/core.md lists every setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tandem.model.manifest import Precision
+
+ENV_PREFIX = "TANDEM_CORE_"
+
+
+def default_model_dir() -> Path:
+    return Path.home() / ".cache" / "tandem" / "models"
+
+
+class Settings(BaseSettings):
+    """Configuration of one core process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # --- Listeners -----------------------------------------------------------
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    http_port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 picks a free one).")
+
+    # --- Model ----------------------------------------------------------------
+    model_dir: Path = Field(
+        default_factory=default_model_dir,
+        description="Directory made by 'tandem build-model' (ONNX graphs, tokenizer, manifest).",
+    )
+    precision: Precision = Field("fp32", description="Which graph to run: fp32 or int8.")
+
+    # --- Input limits (both transports) ----------------------------------------
+    max_texts_per_request: int = Field(256, ge=1, le=4096, description="Texts in one request.")
+    max_text_bytes: int = Field(8192, ge=16, le=1 << 20, description="UTF-8 bytes in one text.")
+    max_request_bytes: int = Field(
+        4 << 20, ge=1024, le=64 << 20, description="Body size (HTTP) / message size (gRPC)."
+    )
+
+    # --- Compute: resolved against the CPU quota by tandem.capacity ------------
+    workers: int = Field(
+        0, ge=0, le=64, description="Inference workers (each its own ORT session); 0 = auto."
+    )
+    threads_per_worker: int = Field(
+        0, ge=0, le=64, description="ORT intra-op threads per worker; 0 = auto."
+    )
+    tokenizer_threads: int = Field(1, ge=1, le=16, description="Threads that tokenize requests.")
+
+    # --- Dynamic batching ---------------------------------------------------------
+    max_batch_size: int = Field(32, ge=1, le=1024, description="Texts in one inference batch.")
+    max_batch_tokens: int = Field(
+        1024, ge=256, le=65536, description="Padded tokens (rows x longest row) in one batch."
+    )
+    max_padding_ratio: float = Field(
+        0.25, ge=0.0, le=1.0, description="Largest share of a batch's tokens that may be padding."
+    )
+    max_queue_delay_ms: float = Field(
+        2.0, ge=0.0, le=100.0, description="How long a text may wait for batch-mates under load."
+    )
+    max_queue_texts: int = Field(1024, ge=1, description="Queued texts before RESOURCE_EXHAUSTED.")
+    max_queue_tokens: int = Field(
+        65536, ge=256, description="Queued tokens before RESOURCE_EXHAUSTED."
+    )
+    default_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Deadline for calls that carry none."
+    )
+
+    # --- Lifecycle ----------------------------------------------------------------
+    drain_delay_s: float = Field(
+        0.0, ge=0, le=300, description="After SIGTERM: keep accepting work this long (not ready)."
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, le=600, description="After the drain delay: time for in-flight work."
+    )
+
+    # --- Logging --------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _limits_fit_together(self) -> Self:
+        if self.max_texts_per_request > self.max_queue_texts:
+            raise ValueError(
+                f"TANDEM_CORE_MAX_TEXTS_PER_REQUEST ({self.max_texts_per_request}) exceeds "
+                f"TANDEM_CORE_MAX_QUEUE_TEXTS ({self.max_queue_texts}): such a request could "
+                "never be queued; raise the queue limit or lower the request limit"
+            )
+        if self.max_queue_tokens < self.max_batch_tokens:
+            raise ValueError(
+                "TANDEM_CORE_MAX_QUEUE_TOKENS must be at least TANDEM_CORE_MAX_BATCH_TOKENS"
+            )
+        return self
