@@ -1,0 +1,121 @@
+"""``tandem``: serve, build-model, worker-math."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tandem.capacity import CapacityError, CapacityInputs, plan_capacity
+from tandem.logs import configure_logging
+from tandem.model.manifest import ModelManifest
+from tandem.settings import Settings, default_model_dir
+
+log = logging.getLogger("tandem")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    process_started = time.monotonic() - _process_age_s()
+    # The tokenizer library must never reach for a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(prog="tandem", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="run the core (settings from TANDEM_CORE_* variables)")
+
+    build = commands.add_parser(
+        "build-model", help="build the ONNX model from the packaged weights"
+    )
+    build.add_argument("--output", type=Path, default=default_model_dir())
+    build.add_argument(
+        "--precision", action="append", choices=("fp32", "int8"),
+        help="graphs to build (repeatable; default fp32 and int8)",
+    )  # fmt: skip
+
+    math = commands.add_parser("worker-math", help="print the worker/memory plan as JSON")
+    math.add_argument("--cpus", type=float, required=True, help="CPUs the container gets")
+    math.add_argument("--workers", type=int, default=0, help="0 = derive from --cpus")
+    math.add_argument("--threads-per-worker", type=int, default=0, help="0 = derive")
+    math.add_argument("--weights-mib", type=float, help="default: from the built model")
+    math.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    math.add_argument("--max-batch-tokens", type=int, default=1024)
+    math.add_argument("--model-dir", type=Path, default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(process_started)
+    if args.command == "build-model":
+        # ONNX Runtime's quantizer logs every tensor at INFO on the root logger.
+        configure_logging("WARNING", "text")
+        log.setLevel(logging.INFO)
+        from tandem.model.build import build_model_dir  # noqa: PLC0415 (needs build extras)
+
+        manifest = build_model_dir(args.output, args.precision or ("fp32", "int8"))
+        print(f"built {manifest.model_id} ({', '.join(manifest.graphs)}) in {args.output}")
+        return 0
+    return _worker_math(args)
+
+
+def _process_age_s() -> float:
+    """Seconds since this process was created (imports included), from /proc."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    started_ticks = int(fields[19])  # field 22 of stat; 20th after "(comm)"
+    return max(0.0, uptime_s - started_ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def _serve(process_started: float) -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"tandem: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    from tandem.server import serve  # noqa: PLC0415 (keeps build-model/worker-math light)
+
+    try:
+        asyncio.run(serve(settings, process_started=process_started))
+    except (CapacityError, FileNotFoundError, ValueError) as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    return 0
+
+
+def _worker_math(args: argparse.Namespace) -> int:
+    weights_mib = args.weights_mib
+    if weights_mib is None:
+        model_dir = args.model_dir or Path(
+            os.environ.get("TANDEM_CORE_MODEL_DIR", default_model_dir())
+        )
+        weights_mib = ModelManifest.read(model_dir).weights_bytes / (1 << 20)
+    try:
+        plan = plan_capacity(
+            CapacityInputs(
+                cpus=args.cpus,
+                workers=args.workers,
+                threads_per_worker=args.threads_per_worker,
+                weights_mib=weights_mib,
+                precision=args.precision,
+                max_batch_tokens=args.max_batch_tokens,
+            )
+        )
+    except CapacityError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan.as_dict(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The gRPC edge: EmbeddingService, standard health and reflection, on grpc.aio."""

@@ -1,0 +1,60 @@
+"""CoreError -> gRPC status with rich details, in one place.
+
+Details follow google.rpc conventions so any gRPC client can read them:
+BadRequest names the offending field, ErrorInfo carries the stable error code
+(reason), RetryInfo says when to retry after RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from tandem.errors import (
+    CoreError,
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotFound,
+    Overloaded,
+    Unavailable,
+)
+
+ERROR_DOMAIN = "tandem.inference.v1"
+
+_CODES: dict[type[CoreError], int] = {
+    InvalidInput: code_pb2.INVALID_ARGUMENT,
+    ModelNotFound: code_pb2.NOT_FOUND,
+    Overloaded: code_pb2.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: code_pb2.DEADLINE_EXCEEDED,
+    Unavailable: code_pb2.UNAVAILABLE,
+}
+
+
+def to_grpc_status(exc: CoreError) -> grpc.Status:
+    """The status a servicer aborts with for ``exc``."""
+    details = [error_details_pb2.ErrorInfo(reason=exc.code, domain=ERROR_DOMAIN)]
+    if exc.param is not None:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=exc.param, description=exc.message
+                    )
+                ]
+            )
+        )
+    if isinstance(exc, Overloaded):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(1, round(exc.retry_after_s * 1000)))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    status = status_pb2.Status(
+        code=_CODES.get(type(exc), code_pb2.INTERNAL), message=exc.message, details=packed
+    )
+    return rpc_status.to_status(status)

@@ -1,0 +1,76 @@
+"""Build the grpc.aio server: EmbeddingService, health, reflection, channel policy."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tandem.grpc_api.servicer import EmbeddingServicer
+from tandem.inference.v1 import inference_pb2 as pb
+from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.lifecycle import Lifecycle
+from tandem.metrics import CoreMetrics
+from tandem.settings import Settings
+
+EMBEDDING_SERVICE = pb.DESCRIPTOR.services_by_name["EmbeddingService"].full_name
+# Health service names: "" and EMBEDDING_SERVICE mean ready (readiness);
+# LIVENESS means the process answers (liveness probes must not kill a busy pod).
+LIVENESS_SERVICE = "liveness"
+READINESS_SERVICES = ("", EMBEDDING_SERVICE)
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def channel_options(settings: Settings) -> list[tuple[str, int]]:
+    """Server channel arguments.
+
+    Keepalive: clients (the gateway) ping every 20 s to detect dead
+    connections; the C-core's default policy rejects pings more often than
+    every 5 minutes with GOAWAY "too_many_pings", so allow one every 10 s.
+    Max connection age: long-lived HTTP/2 connections pin a client to the pods
+    that existed when it connected. Closing them gracefully every few minutes
+    makes clients re-resolve the headless Service and find new pods.
+    """
+    return [
+        ("grpc.max_receive_message_length", settings.max_request_bytes),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
+        # Never share the port silently with a second process.
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class GrpcEdge:
+    """The gRPC server and the health statuses it publishes."""
+
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> None:
+        self.server = grpc.aio.server(options=channel_options(settings))
+        self.health = health.aio.HealthServicer()
+        pb_grpc.add_EmbeddingServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            EmbeddingServicer(lifecycle, metrics, settings.default_timeout_s), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (EMBEDDING_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC to {settings.grpc_host}:{settings.grpc_port}")
+        lifecycle.on_readiness_change(self.publish_readiness)
+
+    async def start(self) -> None:
+        await self.health.set(LIVENESS_SERVICE, _SERVING)
+        await self.publish_readiness(False)
+        await self.server.start()
+
+    async def publish_readiness(self, ready: bool) -> None:
+        for service in READINESS_SERVICES:
+            await self.health.set(service, _SERVING if ready else _NOT_SERVING)
+
+    async def stop(self, grace_s: float) -> None:
+        await self.server.stop(grace_s)

@@ -1,0 +1,114 @@
+"""EmbeddingService over gRPC: translate protobuf <-> service calls, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from tandem.errors import CoreError
+from tandem.grpc_api.errors import to_grpc_status
+from tandem.inference.v1 import inference_pb2 as pb
+from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.lifecycle import Lifecycle
+from tandem.logs import accept_request_id, request_id_var
+from tandem.metrics import CoreMetrics
+from tandem.service import EmbedCommand, EmbedResult, Truncation
+
+REQUEST_ID_KEY = "x-request-id"
+SERVER_TIMING_KEY = "server-timing"
+
+
+class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
+    def __init__(
+        self, lifecycle: Lifecycle, metrics: CoreMetrics, default_timeout_s: float
+    ) -> None:
+        self._lifecycle = lifecycle
+        self._metrics = metrics
+        self._default_timeout_s = default_timeout_s
+
+    async def Embed(
+        self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EmbedResponse:
+        started = time.perf_counter()
+        request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
+        outcome = "ok"
+        self._metrics.inflight.inc()
+        try:
+            service = self._lifecycle.service()
+            command = EmbedCommand(
+                texts=list(request.texts),
+                model=request.model or None,
+                normalize=request.normalize if request.HasField("normalize") else True,
+                truncation=(
+                    Truncation.REJECT
+                    if request.truncation == pb.TRUNCATION_POLICY_REJECT
+                    else Truncation.TRUNCATE
+                ),
+            )
+            result = await service.embed(command, self._deadline(context))
+            context.set_trailing_metadata(((SERVER_TIMING_KEY, result.timings.server_timing()),))
+            return _response(result)
+        except CoreError as exc:
+            outcome = exc.code
+            status = to_grpc_status(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("unreachable: abort raises") from exc
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            outcome = "internal_error"
+            raise
+        finally:
+            self._metrics.inflight.dec()
+            self._metrics.requests.labels("grpc", "Embed", outcome).inc()
+            self._metrics.request_seconds.labels("grpc", "Embed").observe(
+                time.perf_counter() - started
+            )
+
+    async def GetModelInfo(
+        self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetModelInfoResponse:
+        try:
+            info = self._lifecycle.service().info
+        except CoreError as exc:
+            status = to_grpc_status(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("unreachable: abort raises") from exc
+        return pb.GetModelInfoResponse(
+            model_id=info.model_id,
+            aliases=info.aliases,
+            dimension=info.dimension,
+            max_tokens=info.max_tokens,
+            max_texts_per_request=info.max_texts_per_request,
+            max_text_bytes=info.max_text_bytes,
+            precision=info.precision,
+        )
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
+        """The caller's deadline in loop time, or the default when it sent none."""
+        remaining = context.time_remaining()
+        budget = self._default_timeout_s if remaining is None else float(remaining)
+        return asyncio.get_running_loop().time() + budget
+
+
+def _response(result: EmbedResult) -> pb.EmbedResponse:
+    return pb.EmbedResponse(
+        model=result.model_id,
+        total_tokens=result.total_tokens,
+        embeddings=[
+            pb.Embedding(values=vector.tolist(), token_count=count, truncated=truncated)
+            for vector, count, truncated in zip(
+                result.vectors, result.token_counts, result.truncated, strict=True
+            )
+        ],
+    )
+
+
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            return str(item.value)
+    return None

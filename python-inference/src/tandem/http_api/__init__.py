@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app with the embed route, health, readiness and metrics."""

@@ -1,0 +1,240 @@
+"""One core process: gRPC and HTTP on one event loop, the model on worker threads.
+
+Start-up order matters for honest health:
+1. bind both ports first, so liveness answers and readiness says "loading";
+2. load the tokenizer and one ONNX session per worker (off the loop);
+3. warm up through the real request path (tokenizer, queue, every worker);
+4. only then report ready.
+SIGTERM: not ready at once -> drain delay (still serving) -> refuse new work
+-> finish in-flight work within the grace period -> exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import uvicorn
+
+from tandem import cgroups
+from tandem.batching.planner import BatchLimits
+from tandem.batching.scheduler import BatchScheduler, QueueLimits
+from tandem.capacity import CapacityInputs, CapacityPlan, check_memory_limit, plan_capacity
+from tandem.grpc_api.server import GrpcEdge
+from tandem.http_api.app import create_app
+from tandem.http_api.deps import AppContext
+from tandem.lifecycle import Lifecycle
+from tandem.loop_monitor import monitor_event_loop
+from tandem.metrics import CoreMetrics
+from tandem.model.manifest import ModelManifest
+from tandem.model.runtime import OnnxEncoder
+from tandem.model.tokenizer import TextTokenizer
+from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
+from tandem.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIB = 1 << 20
+# Warm-up texts: a short one and one at the full 256 tokens, so the first real
+# request of either kind finds ORT's arena and kernels ready.
+_WARMUP_TEXTS = ("warm up", "warm " * 300)
+
+
+@dataclass(frozen=True)
+class Ports:
+    grpc: int
+    http: int
+
+
+def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
+    """The worker math for this process, checked against its cgroup limits."""
+    plan = plan_capacity(
+        CapacityInputs(
+            cpus=cgroups.cpu_quota() or float(cgroups.available_cpus()),
+            workers=settings.workers,
+            threads_per_worker=settings.threads_per_worker,
+            weights_mib=manifest.weights_bytes / MIB,
+            precision=settings.precision,
+            max_batch_tokens=settings.max_batch_tokens,
+        )
+    )
+    check_memory_limit(plan, cgroups.memory_limit())
+    return plan
+
+
+async def serve(
+    settings: Settings,
+    *,
+    process_started: float,
+    stop: asyncio.Event | None = None,
+    on_listening: asyncio.Future[Ports] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+    manifest = ModelManifest.read(settings.model_dir)
+    manifest.graph_path(settings.model_dir, settings.precision)  # fail fast if not built
+    plan = plan_for(settings, manifest)
+    log.info("capacity plan", extra={"plan": plan.as_dict(), "precision": settings.precision})
+
+    metrics = CoreMetrics()
+    lifecycle = Lifecycle(metrics)
+    grpc_edge = GrpcEdge(settings, lifecycle, metrics)
+    http_server = _HttpServer(_http_config(settings, lifecycle, metrics))
+    await grpc_edge.start()
+    http_task = loop.create_task(http_server.serve(), name="http-server")
+    await http_server.wait_started(http_task)
+    ports = Ports(grpc=grpc_edge.port, http=http_server.port)
+    log.info("listening", extra={"grpc_port": ports.grpc, "http_port": ports.http})
+    if on_listening is not None and not on_listening.done():
+        on_listening.set_result(ports)
+    lag_task = loop.create_task(monitor_event_loop(metrics), name="loop-monitor")
+
+    tokenize_pool = ThreadPoolExecutor(settings.tokenizer_threads, thread_name_prefix="tokenize")
+    scheduler: BatchScheduler | None = None
+    try:
+        loading = loop.create_task(asyncio.to_thread(_load_model, settings, manifest, plan))
+        if not await _first(loading, stop):
+            return  # asked to stop while loading
+        tokenizer, encoders = loading.result()
+        scheduler = _scheduler(settings, encoders, metrics)
+        service = EmbeddingService(
+            _model_info(settings, manifest), tokenizer, scheduler, tokenize_pool, metrics
+        )
+        await _warm_up(service, plan.workers)
+        lifecycle.attach(service)
+        metrics.model_info.labels(
+            manifest.model_id, settings.precision, str(plan.workers), str(plan.threads_per_worker)
+        ).set(1)
+        await lifecycle.set_ready()
+        startup_s = time.monotonic() - process_started
+        metrics.startup_seconds.set(startup_s)
+        log.info("ready", extra={"startup_seconds": round(startup_s, 3)})
+
+        await stop.wait()
+        await _drain(settings, lifecycle, scheduler)
+    finally:
+        log.info("stopping servers")
+        http_server.should_exit = True
+        await asyncio.gather(
+            grpc_edge.stop(settings.shutdown_grace_s),
+            scheduler.close(settings.shutdown_grace_s) if scheduler else asyncio.sleep(0),
+            http_task,
+            return_exceptions=True,
+        )
+        lag_task.cancel()
+        tokenize_pool.shutdown(wait=False, cancel_futures=True)
+        log.info("stopped")
+
+
+async def _first(work: asyncio.Task[object], stop: asyncio.Event) -> bool:
+    """Wait for ``work`` or ``stop``; True when the work finished first."""
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((work, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if work.done():
+        return True
+    work.cancel()
+    return False
+
+
+def _http_config(settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> uvicorn.Config:
+    app = create_app(
+        AppContext(lifecycle, metrics, settings.default_timeout_s),
+        max_body_bytes=settings.max_request_bytes,
+    )
+    return uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        http="httptools",
+        loop="asyncio",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+    )
+
+
+def _scheduler(
+    settings: Settings, encoders: list[OnnxEncoder], metrics: CoreMetrics
+) -> BatchScheduler:
+    return BatchScheduler(
+        [encoder.encode for encoder in encoders],
+        BatchLimits(settings.max_batch_size, settings.max_batch_tokens, settings.max_padding_ratio),
+        QueueLimits(
+            settings.max_queue_texts, settings.max_queue_tokens, settings.max_queue_delay_ms / 1000
+        ),
+        metrics,
+    )
+
+
+def _model_info(settings: Settings, manifest: ModelManifest) -> ModelInfo:
+    return ModelInfo(
+        model_id=manifest.model_id,
+        aliases=manifest.aliases,
+        dimension=manifest.dimension,
+        max_tokens=manifest.max_tokens,
+        max_texts_per_request=settings.max_texts_per_request,
+        max_text_bytes=settings.max_text_bytes,
+        precision=settings.precision,
+    )
+
+
+async def _drain(settings: Settings, lifecycle: Lifecycle, scheduler: BatchScheduler) -> None:
+    log.info("draining", extra={"drain_delay_s": settings.drain_delay_s})
+    await lifecycle.begin_drain()
+    # Load balancers (kube-proxy, the gateway's health watch) need a moment to
+    # stop sending; work that still arrives meanwhile is served.
+    await asyncio.sleep(settings.drain_delay_s)
+    await lifecycle.stop_accepting()
+    scheduler.stop_accepting()
+
+
+def _load_model(
+    settings: Settings, manifest: ModelManifest, plan: CapacityPlan
+) -> tuple[TextTokenizer, list[OnnxEncoder]]:
+    tokenizer = TextTokenizer(settings.model_dir / manifest.tokenizer, manifest.max_tokens)
+    graph = manifest.graph_path(settings.model_dir, settings.precision)
+    encoders = [OnnxEncoder(graph, plan.threads_per_worker) for _ in range(plan.workers)]
+    return tokenizer, encoders
+
+
+async def _warm_up(service: EmbeddingService, workers: int) -> None:
+    """Run real requests through every worker before reporting ready."""
+    loop = asyncio.get_running_loop()
+    requests = [
+        service.embed(EmbedCommand(texts=list(_WARMUP_TEXTS)), loop.time() + 60)
+        for _ in range(workers)
+    ]
+    await asyncio.gather(*requests)
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn, minus its own signal handling: this process owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def wait_started(self, task: asyncio.Task[None]) -> None:
+        while not self.started:
+            if task.done():
+                # uvicorn exits the task (SystemExit) when it cannot bind.
+                raise OSError(f"HTTP server failed to start: {task.exception()!r}")
+            await asyncio.sleep(0.01)
+
+    @property
+    def port(self) -> int:
+        sockets = self.servers[0].sockets
+        return int(sockets[0].getsockname()[1])
