@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tandem.capacity import (
+    ACTIVATION_BYTES_PER_TOKEN,
+    BASE_MIB,
+    HEADROOM,
+    MIB,
+    SESSION_OVERHEAD_MIB,
+    CapacityError,
+    CapacityInputs,
+    check_memory_limit,
+    plan_capacity,
+)
+
+WEIGHTS_MIB = 86.6
+
+
+def _inputs(**overrides: object) -> CapacityInputs:
+    values: dict[str, object] = {
+        "cpus": 2.0,
+        "workers": 0,
+        "threads_per_worker": 0,
+        "weights_mib": WEIGHTS_MIB,
+        "precision": "fp32",
+        "max_batch_tokens": 1024,
+    }
+    values.update(overrides)
+    return CapacityInputs(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_memory_is_base_plus_workers_times_per_worker(workers: int) -> None:
+    plan = plan_capacity(_inputs(cpus=4, workers=workers, threads_per_worker=1))
+    per_worker = math.ceil(
+        WEIGHTS_MIB + SESSION_OVERHEAD_MIB + 1024 * ACTIVATION_BYTES_PER_TOKEN / MIB
+    )
+    assert plan.per_worker_mib == per_worker
+    assert plan.memory_request_mib == BASE_MIB + workers * per_worker
+    assert plan.memory_limit_mib == math.ceil(plan.memory_request_mib * (1 + HEADROOM))
+
+
+def test_threads_fill_the_quota_by_default() -> None:
+    assert plan_capacity(_inputs(cpus=4)).threads_per_worker == 4
+    plan = plan_capacity(_inputs(cpus=4, workers=2))
+    assert (plan.workers, plan.threads_per_worker, plan.cpu_threads) == (2, 2, 4)
+    assert plan_capacity(_inputs(cpus=1.5)).threads_per_worker == 2  # fractional rounds up
+
+
+def test_oversubscription_is_refused_naming_the_setting() -> None:
+    with pytest.raises(CapacityError, match="TANDEM_CORE_WORKERS"):
+        plan_capacity(_inputs(cpus=2, workers=2, threads_per_worker=2))
+
+
+def test_memory_limit_too_small_is_refused_naming_the_setting() -> None:
+    plan = plan_capacity(_inputs(workers=2, threads_per_worker=1))
+    check_memory_limit(plan, plan.memory_request_mib * MIB)
+    with pytest.raises(CapacityError, match="TANDEM_CORE_MAX_BATCH_TOKENS"):
+        check_memory_limit(plan, (plan.memory_request_mib - 1) * MIB)
+
+
+def test_cli_prints_the_same_plan_as_json() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tandem", "worker-math", "--cpus", "4", "--workers", "2",
+         "--weights-mib", str(WEIGHTS_MIB)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert json.loads(out) == plan_capacity(_inputs(cpus=4, workers=2)).as_dict()
+
+
+def test_cli_refuses_oversubscription_with_exit_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tandem", "worker-math", "--cpus", "1", "--workers", "2",
+         "--weights-mib", "80"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "TANDEM_CORE_WORKERS" in done.stderr

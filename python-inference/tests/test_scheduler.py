@@ -1,0 +1,224 @@
+"""The batch scheduler with stand-in workers (the real model is tested elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from tandem.batching.planner import BatchLimits
+from tandem.batching.scheduler import BatchScheduler, QueueLimits
+from tandem.errors import DeadlineExceeded, Overloaded, Unavailable
+from tandem.metrics import CoreMetrics
+
+pytestmark = pytest.mark.anyio
+
+DIM = 4
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class RecordingWorker:
+    """Returns [row length, first id, 1, 1] per row, after ``delay_s``; records batches."""
+
+    def __init__(self, delay_s: float = 0.0, gate: threading.Event | None = None) -> None:
+        self.delay_s = delay_s
+        self.gate = gate
+        self.batches: list[list[int]] = []
+        self.seen_ids: list[int] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, rows: Sequence[np.ndarray]) -> np.ndarray:
+        with self._lock:
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+            self.batches.append([int(r.shape[0]) for r in rows])
+            self.seen_ids.extend(int(r[0]) for r in rows)
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.delay_s)
+        with self._lock:
+            self.concurrent -= 1
+        return np.array([[r.shape[0], r[0], 1.0, 1.0] for r in rows], dtype=np.float32)
+
+
+def _rows(*specs: tuple[int, int]) -> list[np.ndarray]:
+    """(first id, length) -> a token row."""
+    return [np.full(length, first, dtype=np.int32) for first, length in specs]
+
+
+def _scheduler(
+    workers: Sequence[RecordingWorker],
+    *,
+    max_size: int = 8,
+    max_tokens: int = 1024,
+    queue_texts: int = 64,
+    delay_s: float = 0.002,
+) -> BatchScheduler:
+    return BatchScheduler(
+        workers,
+        BatchLimits(max_size, max_tokens, 0.5),
+        QueueLimits(queue_texts, 1 << 20, delay_s),
+        CoreMetrics(),
+    )
+
+
+def _deadline(seconds: float = 10.0) -> float:
+    return asyncio.get_running_loop().time() + seconds
+
+
+async def test_results_come_back_in_request_order() -> None:
+    worker = RecordingWorker()
+    scheduler = _scheduler([worker], max_size=2)
+    rows = _rows((1, 30), (2, 5), (3, 60), (4, 6), (5, 31))
+    result = await scheduler.embed(rows, normalize=False, deadline=_deadline())
+    assert result.vectors[:, 1].tolist() == [1, 2, 3, 4, 5]
+    assert result.vectors[:, 0].tolist() == [30, 5, 60, 6, 31]
+    assert len(worker.batches) >= 3  # split across batches, reassembled in order
+    await scheduler.close(1)
+
+
+async def test_normalize_applies_per_request() -> None:
+    scheduler = _scheduler([RecordingWorker()])
+    plain, unit = await asyncio.gather(
+        scheduler.embed(_rows((3, 4)), normalize=False, deadline=_deadline()),
+        scheduler.embed(_rows((3, 4)), normalize=True, deadline=_deadline()),
+    )
+    assert np.linalg.norm(plain.vectors[0]) > 1.5
+    assert np.linalg.norm(unit.vectors[0]) == pytest.approx(1.0, abs=1e-6)
+    await scheduler.close(1)
+
+
+async def test_concurrent_requests_share_batches() -> None:
+    gate = threading.Event()
+    worker = RecordingWorker(gate=gate)
+    scheduler = _scheduler([worker], max_size=16)
+    first = asyncio.create_task(
+        scheduler.embed(_rows((1, 10)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)  # the worker is now busy with the first request
+    rest = [
+        asyncio.create_task(scheduler.embed(_rows((i, 10)), normalize=False, deadline=_deadline()))
+        for i in range(2, 12)
+    ]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert worker.batches[0] == [10]
+    assert sum(len(b) for b in worker.batches[1:]) == 10
+    assert len(worker.batches) <= 3  # ten waiting requests ran together, not one by one
+    await scheduler.close(1)
+
+
+async def test_every_worker_runs_batches_in_parallel() -> None:
+    workers = [RecordingWorker(delay_s=0.05) for _ in range(3)]
+    scheduler = _scheduler(workers, max_size=1)
+    await asyncio.gather(
+        *(scheduler.embed(_rows((i, 8)), normalize=False, deadline=_deadline()) for i in range(9))
+    )
+    assert all(w.batches for w in workers)
+    await scheduler.close(1)
+
+
+async def test_full_queue_refuses_at_once_with_a_retry_hint() -> None:
+    gate = threading.Event()
+    scheduler = _scheduler([RecordingWorker(gate=gate)], queue_texts=4)
+    busy = asyncio.create_task(
+        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(
+        scheduler.embed(_rows(*[(i, 8) for i in range(4)]), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    with pytest.raises(Overloaded) as refused:
+        await scheduler.embed(_rows((9, 8)), normalize=False, deadline=_deadline())
+    assert time.perf_counter() - started < 0.5  # refused, not parked
+    assert refused.value.retry_after_s > 0
+    gate.set()
+    await asyncio.gather(busy, queued)
+    # The queue drained: the next request is accepted.
+    await scheduler.embed(_rows((9, 8)), normalize=False, deadline=_deadline())
+    await scheduler.close(1)
+
+
+async def test_expired_texts_are_dropped_before_they_are_computed() -> None:
+    gate = threading.Event()
+    worker = RecordingWorker(gate=gate)
+    scheduler = _scheduler([worker])
+    busy = asyncio.create_task(
+        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    with pytest.raises(DeadlineExceeded):
+        await scheduler.embed(_rows((77, 8)), normalize=False, deadline=_deadline(0.05))
+    gate.set()
+    await busy
+    await scheduler.embed(_rows((2, 8)), normalize=False, deadline=_deadline())
+    assert 77 not in worker.seen_ids
+    await scheduler.close(1)
+
+
+async def test_cancelled_callers_work_is_dropped() -> None:
+    gate = threading.Event()
+    worker = RecordingWorker(gate=gate)
+    scheduler = _scheduler([worker])
+    busy = asyncio.create_task(
+        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    gone = asyncio.create_task(
+        scheduler.embed(_rows((55, 8)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    gate.set()
+    await busy
+    await scheduler.embed(_rows((2, 8)), normalize=False, deadline=_deadline())
+    assert 55 not in worker.seen_ids
+    assert scheduler.queued_texts == 0
+    await scheduler.close(1)
+
+
+async def test_close_finishes_queued_work_and_refuses_new() -> None:
+    worker = RecordingWorker(delay_s=0.02)
+    scheduler = _scheduler([worker], max_size=1)
+    pending = [
+        asyncio.create_task(scheduler.embed(_rows((i, 8)), normalize=False, deadline=_deadline()))
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    await scheduler.close(5)
+    assert all(task.result().vectors.shape == (1, DIM) for task in pending)
+    with pytest.raises(Unavailable):
+        await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+
+
+async def test_a_failing_batch_fails_its_requests_only() -> None:
+    calls = 0
+
+    def flaky(rows: Sequence[np.ndarray]) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return np.ones((len(rows), DIM), dtype=np.float32)
+
+    scheduler = BatchScheduler(
+        [flaky], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), CoreMetrics()
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    result = await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    assert result.vectors.shape == (1, DIM)
+    await scheduler.close(1)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tandem.settings import Settings
+
+
+def test_defaults_are_loopback_and_documented_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert (settings.grpc_host, settings.grpc_port) == ("127.0.0.1", 50051)
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8000)
+    assert settings.max_texts_per_request == 256
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TANDEM_CORE_WORKERS", "2")
+    monkeypatch.setenv("TANDEM_CORE_PRECISION", "int8")
+    settings = Settings()
+    assert (settings.workers, settings.precision) == (2, "int8")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TANDEM_CORE_PRECISION", "fp16"),
+        ("TANDEM_CORE_GRPC_PORT", "70000"),
+        ("TANDEM_CORE_MAX_QUEUE_DELAY_MS", "-1"),
+        ("TANDEM_CORE_WORKERS", "many"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as failed:
+        Settings()
+    field = name.removeprefix("TANDEM_CORE_").lower()
+    assert field in str(failed.value)
+
+
+def test_request_limit_must_fit_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TANDEM_CORE_MAX_QUEUE_TEXTS", "100")
+    with pytest.raises(ValidationError, match="TANDEM_CORE_MAX_QUEUE_TEXTS"):
+        Settings()
