@@ -150,7 +150,7 @@ async def _first(work: asyncio.Task[object], stop: asyncio.Event) -> bool:
 
 def _http_config(settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> uvicorn.Config:
     app = create_app(
-        AppContext(lifecycle, metrics, settings.default_timeout_s),
+        AppContext(lifecycle, metrics, settings.default_timeout_s, settings.access_log),
         max_body_bytes=settings.max_request_bytes,
     )
     return uvicorn.Config(

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     # --- Logging --------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    access_log: bool = Field(True, description="One log line per embedding request.")
 
     @model_validator(mode="after")
     def _limits_fit_together(self) -> Self:

@@ -52,7 +52,13 @@ class GrpcEdge:
         self.server = grpc.aio.server(options=channel_options(settings))
         self.health = health.aio.HealthServicer()
         pb_grpc.add_EmbeddingServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            EmbeddingServicer(lifecycle, metrics, settings.default_timeout_s), self.server
+            EmbeddingServicer(
+                lifecycle,
+                metrics,
+                default_timeout_s=settings.default_timeout_s,
+                access_log=settings.access_log,
+            ),
+            self.server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

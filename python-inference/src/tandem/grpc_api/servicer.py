@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 
@@ -14,6 +13,7 @@ from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.lifecycle import Lifecycle
 from tandem.logs import accept_request_id, request_id_var
 from tandem.metrics import CoreMetrics
+from tandem.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
 REQUEST_ID_KEY = "x-request-id"
@@ -22,51 +22,45 @@ SERVER_TIMING_KEY = "server-timing"
 
 class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
     def __init__(
-        self, lifecycle: Lifecycle, metrics: CoreMetrics, default_timeout_s: float
+        self,
+        lifecycle: Lifecycle,
+        metrics: CoreMetrics,
+        *,
+        default_timeout_s: float,
+        access_log: bool,
     ) -> None:
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
+        self._access_log = access_log
 
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
-        started = time.perf_counter()
         request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
-        outcome = "ok"
-        self._metrics.inflight.inc()
-        try:
-            service = self._lifecycle.service()
-            command = EmbedCommand(
-                texts=list(request.texts),
-                model=request.model or None,
-                normalize=request.normalize if request.HasField("normalize") else True,
-                truncation=(
-                    Truncation.REJECT
-                    if request.truncation == pb.TRUNCATION_POLICY_REJECT
-                    else Truncation.TRUNCATE
-                ),
+        with track_request(self._metrics, "grpc", "Embed", access_log=self._access_log) as record:
+            try:
+                service = self._lifecycle.service()
+                command = EmbedCommand(
+                    texts=list(request.texts),
+                    model=request.model or None,
+                    normalize=request.normalize if request.HasField("normalize") else True,
+                    truncation=(
+                        Truncation.REJECT
+                        if request.truncation == pb.TRUNCATION_POLICY_REJECT
+                        else Truncation.TRUNCATE
+                    ),
+                )
+                record.result = await service.embed(command, self._deadline(context))
+            except CoreError as exc:
+                record.failed(exc.code)
+                status = to_grpc_status(exc)
+                await context.abort(status.code, status.details, status.trailing_metadata)
+                raise AssertionError("unreachable: abort raises") from exc
+            context.set_trailing_metadata(
+                ((SERVER_TIMING_KEY, record.result.timings.server_timing()),)
             )
-            result = await service.embed(command, self._deadline(context))
-            context.set_trailing_metadata(((SERVER_TIMING_KEY, result.timings.server_timing()),))
-            return _response(result)
-        except CoreError as exc:
-            outcome = exc.code
-            status = to_grpc_status(exc)
-            await context.abort(status.code, status.details, status.trailing_metadata)
-            raise AssertionError("unreachable: abort raises") from exc
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except Exception:
-            outcome = "internal_error"
-            raise
-        finally:
-            self._metrics.inflight.dec()
-            self._metrics.requests.labels("grpc", "Embed", outcome).inc()
-            self._metrics.request_seconds.labels("grpc", "Embed").observe(
-                time.perf_counter() - started
-            )
+            return _response(record.result)
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext

@@ -17,6 +17,7 @@ class AppContext:
     lifecycle: Lifecycle
     metrics: CoreMetrics
     default_timeout_s: float
+    access_log: bool
 
 
 def get_context(request: Request) -> AppContext:

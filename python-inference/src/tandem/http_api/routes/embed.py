@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
-from tandem.errors import CoreError
 from tandem.http_api.deps import ContextDep, ServiceDep
 from tandem.http_api.schemas import EmbedBody, EmbedReply, ErrorReply, ModelReply
+from tandem.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
 router = APIRouter(prefix="/v1", tags=["embeddings"])
@@ -41,11 +40,7 @@ async def embed(
     ] = None,
 ) -> Response:
     """Embed texts with the served model (all-MiniLM-L6-v2: 384 floats per text)."""
-    started = time.perf_counter()
-    metrics = context.metrics
-    metrics.inflight.inc()
-    outcome = "ok"
-    try:
+    with track_request(context.metrics, "http", "embed", access_log=context.access_log) as record:
         timeout_s = x_timeout_ms / 1000 if x_timeout_ms else context.default_timeout_s
         command = EmbedCommand(
             texts=body.texts,
@@ -54,18 +49,12 @@ async def embed(
             truncation=Truncation.TRUNCATE if body.truncate else Truncation.REJECT,
         )
         result = await service.embed(command, asyncio.get_running_loop().time() + timeout_s)
+        record.result = result
         return Response(
             _encode(result),
             media_type="application/json",
             headers={"Server-Timing": result.timings.server_timing()},
         )
-    except CoreError as exc:
-        outcome = exc.code
-        raise
-    finally:
-        metrics.inflight.dec()
-        metrics.requests.labels("http", "embed", outcome).inc()
-        metrics.request_seconds.labels("http", "embed").observe(time.perf_counter() - started)
 
 
 @router.get("/model", response_model=ModelReply)

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Start the Tandem stack on localhost: the Python core, then the Go gateway.
+
+`make run` runs this; the end-to-end tests import it, so what they test is
+exactly how a newcomer starts the stack. Standard library only.
+
+Each service is a child process in its own process group. The launcher waits
+for the core's /readyz (model loaded and warmed) before starting the gateway,
+then for the gateway's /readyz (it sees a SERVING core). On Ctrl-C or SIGTERM
+it sends SIGTERM to the gateway first (the edge drains), then to the core,
+and exits once both have stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (for tests; tiny race accepted)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """Status code of GET url, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with a readiness URL and a log file."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    ready_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            list(self.argv),
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher, not the children
+        )
+        log.close()
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode} before it was ready; "
+                    f"last log lines:\n{self.tail()}"
+                )
+            if http_status(self.ready_url) == 200:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.tail()}")
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for exit; kill after the timeout. Returns the exit code."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.process is None:
+            return None
+        self.terminate()
+        return self.wait(timeout_s)
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    core_grpc: int = 50051
+    core_http: int = 8000
+    gateway_http: int = 8080
+    gateway_admin: int = 9090
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+def core_process(
+    ports: StackPorts, log_dir: Path, env: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    return ManagedProcess(
+        name="core",
+        argv=[sys.executable, "-m", "tandem", "serve"],
+        env={
+            "TANDEM_CORE_GRPC_PORT": str(ports.core_grpc),
+            "TANDEM_CORE_HTTP_PORT": str(ports.core_http),
+            **(env or {}),
+        },
+        ready_url=f"http://127.0.0.1:{ports.core_http}/readyz",
+        log_path=log_dir / "core.log",
+    )
+
+
+def gateway_process(
+    binary: Path,
+    ports: StackPorts,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    name: str = "gateway",
+) -> ManagedProcess:
+    return ManagedProcess(
+        name=name,
+        argv=[str(binary)],
+        env={
+            "TANDEM_GATEWAY_LISTEN_ADDR": f"127.0.0.1:{ports.gateway_http}",
+            "TANDEM_GATEWAY_ADMIN_ADDR": f"127.0.0.1:{ports.gateway_admin}",
+            "TANDEM_GATEWAY_UPSTREAM_TARGET": f"dns:///127.0.0.1:{ports.core_grpc}",
+            **(env or {}),
+        },
+        ready_url=f"http://127.0.0.1:{ports.gateway_http}/readyz",
+        log_path=log_dir / f"{name}.log",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gateway-bin", type=Path, required=True)
+    parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "run")
+    args = parser.parse_args(argv)
+
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    ports = StackPorts()
+    core = core_process(ports, args.log_dir)
+    gateway = gateway_process(args.gateway_bin, ports, args.log_dir)
+    started: list[ManagedProcess] = []
+    try:
+        for service in (core, gateway):
+            print(f"starting {service.name} (log: {service.log_path})", flush=True)
+            started.append(service.start())
+            service.wait_ready(120)
+        print(_banner(ports), flush=True)
+        while not stop_requested:
+            for service in started:
+                if service.process is not None and service.process.poll() is not None:
+                    print(f"{service.name} exited ({service.process.returncode}):\n{service.tail()}")
+                    return 1
+            time.sleep(0.2)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for service in reversed(started):
+            print(f"stopping {service.name}", flush=True)
+            code = service.stop()
+            print(f"{service.name} exited with {code}", flush=True)
+
+
+def _banner(ports: StackPorts) -> str:
+    url = f"http://127.0.0.1:{ports.gateway_http}"
+    return f"""
+Tandem is up.
+  gateway  {url}  (OpenAI-compatible; metrics on 127.0.0.1:{ports.gateway_admin}/metrics)
+  core     grpc 127.0.0.1:{ports.core_grpc}, http http://127.0.0.1:{ports.core_http}/docs
+
+Try it:
+  curl -s {url}/v1/embeddings -H 'Content-Type: application/json' \\
+    -d '{{"model": "all-MiniLM-L6-v2", "input": "Hello from Tandem"}}' | head -c 300; echo
+
+Ctrl-C stops both.
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
