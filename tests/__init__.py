@@ -1,0 +1,1 @@
+"""Tests that drive Tandem from the outside, as a user would."""

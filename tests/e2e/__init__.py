@@ -1,0 +1,1 @@
+"""End-to-end tests: real core and gateway processes on loopback ports."""
