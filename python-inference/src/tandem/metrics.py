@@ -84,6 +84,12 @@ class CoreMetrics:
         self.queue_tokens = Gauge(
             "tandem_core_queue_tokens", "Tokens waiting for a batch.", registry=r
         )
+        self.worker_batches = Counter(
+            "tandem_core_worker_batches",
+            "Batches run per inference worker: every worker should share the load.",
+            ["worker"],
+            registry=r,
+        )
         self.busy_workers = Gauge(
             "tandem_core_busy_workers", "Inference workers running a batch now.", registry=r
         )

@@ -56,7 +56,7 @@ def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
     """The worker math for this process, checked against its cgroup limits."""
     plan = plan_capacity(
         CapacityInputs(
-            cpus=cgroups.cpu_quota() or float(cgroups.available_cpus()),
+            cpus=settings.cpus or cgroups.cpu_quota() or float(cgroups.available_cpus()),
             workers=settings.workers,
             threads_per_worker=settings.threads_per_worker,
             weights_mib=manifest.weights_bytes / MIB,

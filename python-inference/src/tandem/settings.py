@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
 
     # --- Compute: resolved against the CPU quota by tandem.capacity ------------
+    cpus: float = Field(
+        0.0,
+        ge=0,
+        le=1024,
+        description="CPUs to plan for; 0 = the cgroup quota (or the host's CPUs without one).",
+    )
     workers: int = Field(
         0, ge=0, le=64, description="Inference workers (each its own ORT session); 0 = auto."
     )

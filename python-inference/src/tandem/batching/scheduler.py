@@ -135,7 +135,8 @@ class BatchScheduler:
     ) -> None:
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
-        self._idle_workers: list[EncodeFn] = list(workers)
+        self._workers = list(workers)
+        self._idle_workers: list[int] = list(range(len(workers)))  # indices into _workers
         self._worker_count = len(workers)
         self._executor = ThreadPoolExecutor(len(workers), thread_name_prefix="inference")
         self._batch_limits = batch_limits
@@ -269,7 +270,7 @@ class BatchScheduler:
         self._publish_queue_depth()
         return batch
 
-    async def _run_batch(self, worker: EncodeFn, batch: list[_Item]) -> None:
+    async def _run_batch(self, worker: int, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         rows = [item.job.rows[item.index] for item in batch]
         normalize = np.fromiter(
@@ -279,8 +280,11 @@ class BatchScheduler:
         for item in batch:
             self._metrics.queue_wait_seconds.observe(started - item.job.submitted)
         self._metrics.busy_workers.inc()
+        self._metrics.worker_batches.labels(str(worker)).inc()
         try:
-            vectors = await loop.run_in_executor(self._executor, _compute, worker, rows, normalize)
+            vectors = await loop.run_in_executor(
+                self._executor, _compute, self._workers[worker], rows, normalize
+            )
         except Exception as exc:
             log.exception("inference batch failed", extra={"texts": len(batch)})
             for item in batch:
