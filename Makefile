@@ -44,7 +44,7 @@ run: install model gateway ## Start core and gateway on localhost; Ctrl-C stops 
 test: install model tools ## Everything CI runs: lint, unit, generated-code check, e2e
 	@$(MAKE) proto-check proto-lint
 	@$(MAKE) lint-python test-python
-	@$(MAKE) lint-go test-go
+	@$(MAKE) lint-go test-go fuzz-go
 	@$(MAKE) e2e-local
 
 ##@ Building
@@ -121,6 +121,15 @@ lint-go: tools ## go vet and staticcheck on the gateway
 .PHONY: test-go
 test-go: ## The gateway's unit tests with the race detector
 	cd go-gateway && go test -race -count=1 ./...
+
+FUZZ_TIME ?= 10s
+.PHONY: fuzz-go
+fuzz-go: ## Run each gateway fuzz target briefly (FUZZ_TIME per target)
+	cd go-gateway && while read -r pkg target; do \
+	  [ -n "$$pkg" ] || continue; \
+	  echo "fuzz $$pkg $$target for $(FUZZ_TIME)"; \
+	  go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) "$$pkg"; \
+	done < fuzz-targets.txt
 
 .PHONY: e2e-local
 e2e-local: install model gateway ## End-to-end tests against real processes on localhost

@@ -153,6 +153,9 @@ def gateway_process(
             "TANDEM_GATEWAY_LISTEN_ADDR": f"127.0.0.1:{ports.gateway_http}",
             "TANDEM_GATEWAY_ADMIN_ADDR": f"127.0.0.1:{ports.gateway_admin}",
             "TANDEM_GATEWAY_UPSTREAM_TARGET": f"dns:///127.0.0.1:{ports.core_grpc}",
+            # The drain delay exists for Kubernetes endpoint removal; on one
+            # machine nothing routes around the gateway, so stop at once.
+            "TANDEM_GATEWAY_DRAIN_DELAY": "0s",
             **(env or {}),
         },
         ready_url=f"http://127.0.0.1:{ports.gateway_http}/readyz",

@@ -1,0 +1,151 @@
+// Command tandem-gateway is the HTTP edge of Tandem: an OpenAI-compatible
+// embeddings API in front of the Python inference core, which it calls over
+// gRPC. Run it with -help for its settings; docs/gateway.md explains them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
+	"github.com/tandem-inference/tandem/go-gateway/internal/config"
+	"github.com/tandem-inference/tandem/go-gateway/internal/health"
+	"github.com/tandem-inference/tandem/go-gateway/internal/httpapi"
+	"github.com/tandem-inference/tandem/go-gateway/internal/lifecycle"
+	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
+	"github.com/tandem-inference/tandem/go-gateway/internal/logging"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling: a second signal
+	// then kills the process at once, the operator's way out of a long drain.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "tandem-gateway: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the gateway from its configuration and serves until ctx is
+// cancelled, then shuts down gracefully. Logs go to stdout as JSON; usage
+// goes to stderr. Tests call run directly, with their own arguments,
+// environment and writers.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			config.WriteUsage(stderr)
+		}
+		return err
+	}
+
+	logger := logging.New(stdout, cfg.LogLevel)
+	m := metrics.New()
+
+	keys, err := auth.Load(cfg.Auth.APIKeysFile, cfg.Auth.APIKeys)
+	if err != nil {
+		return err
+	}
+
+	core, err := upstream.New(cfg.Upstream, m)
+	if err != nil {
+		return err
+	}
+	// Deferred, so it runs after lifecycle.Serve has finished every
+	// in-flight request that might still be using the connection.
+	defer core.Close()
+
+	readiness := health.NewReadiness(core.CheckServing, cfg.Readiness.CheckTimeout, cfg.Readiness.CacheTTL, logger)
+	api := httpapi.NewServer(httpapi.Deps{
+		Logger:    logger,
+		Metrics:   m,
+		Core:      core,
+		Models:    upstream.NewModelCache(core.FetchModelInfo, cfg.Upstream.ModelInfoTTL),
+		Readiness: readiness,
+		Keys:      keys,
+		RateLimiter: limits.NewRateLimiter(limits.RateConfig{
+			PerSecond:   cfg.Limits.RateLimitPerSecond,
+			Burst:       cfg.Limits.RateLimitBurst,
+			IdleTimeout: cfg.Limits.RateLimitIdleTimeout,
+			MaxClients:  cfg.Limits.RateLimitMaxClients,
+		}),
+		InFlight: limits.NewInFlight(cfg.Limits.MaxInFlight),
+		Limits: httpapi.Limits{
+			MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+			RequestTimeout: cfg.HTTP.RequestTimeout,
+			Input:          httpapi.InputLimits{MaxInputs: cfg.Limits.MaxInputs, MaxTextBytes: cfg.Limits.MaxTextBytes},
+		},
+	})
+
+	apiListener, err := listen(ctx, "api", cfg.HTTP.ListenAddr, newHTTPServer(cfg.HTTP, api, logger))
+	if err != nil {
+		return err
+	}
+	var adminListener lifecycle.Listener
+	if cfg.Admin.ListenAddr != "" {
+		adminMux := http.NewServeMux()
+		adminMux.Handle("GET /metrics", m.Handler())
+		adminListener, err = listen(ctx, "admin", cfg.Admin.ListenAddr, newHTTPServer(cfg.HTTP, adminMux, logger))
+		if err != nil {
+			apiListener.Listener.Close()
+			return err
+		}
+	}
+
+	logger.Info("starting tandem-gateway",
+		"upstream_target", cfg.Upstream.Target,
+		"upstream_addresses", cfg.Upstream.Addresses,
+		"auth", keys.Enabled(), "api_keys", keys.Len(),
+		"rate_limit_rps", cfg.Limits.RateLimitPerSecond,
+		"max_in_flight", cfg.Limits.MaxInFlight,
+	)
+	return lifecycle.Serve(ctx, lifecycle.Config{
+		API:             apiListener,
+		Admin:           adminListener,
+		StartDraining:   readiness.StartDraining,
+		DrainDelay:      cfg.Lifecycle.DrainDelay,
+		ShutdownTimeout: cfg.Lifecycle.ShutdownTimeout,
+	}, logger)
+}
+
+// newHTTPServer applies the configured timeouts: without them one slow or
+// idle client can hold a connection and its goroutine forever.
+func newHTTPServer(cfg config.HTTP, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+func listen(ctx context.Context, name, addr string, srv *http.Server) (lifecycle.Listener, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return lifecycle.Listener{}, fmt.Errorf("listen on %s for the %s server: %w", addr, name, err)
+	}
+	return lifecycle.Listener{Name: name, Server: srv, Listener: ln}, nil
+}

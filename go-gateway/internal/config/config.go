@@ -1,0 +1,258 @@
+// Package config holds every setting of the gateway in one typed struct,
+// loaded from flags and TANDEM_GATEWAY_* environment variables (see Load) and
+// validated once at start-up, so that a misconfiguration stops the process
+// with a clear message instead of surfacing later as odd behaviour.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Config is the complete configuration of the gateway.
+type Config struct {
+	HTTP      HTTP
+	Admin     Admin
+	Upstream  Upstream
+	Readiness Readiness
+	Limits    Limits
+	Auth      Auth
+	Lifecycle Lifecycle
+	LogLevel  slog.Level
+}
+
+// HTTP configures the public API listener and its http.Server.
+type HTTP struct {
+	// ListenAddr is the host:port of the public API. Port 0 picks a free port
+	// (the bound address is logged), which is what tests use.
+	ListenAddr string
+	// RequestTimeout is the budget for handling one request end to end; every
+	// upstream call gets at most what is left of it.
+	RequestTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// http.Server timeouts; without them a slow client can hold a connection
+	// (and a goroutine) forever.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// Admin configures the operator listener that serves /metrics. It is kept
+// off the public port so metrics are never exposed to API clients.
+type Admin struct {
+	// ListenAddr is the host:port of the admin listener; empty disables it.
+	ListenAddr string
+}
+
+// Upstream configures the gRPC client to the Python core.
+type Upstream struct {
+	// Target is a gRPC target URI, normally dns:///<headless-service>:<port>
+	// so that every core pod is resolved and balanced over.
+	Target string
+	// Addresses is a static list of host:port backends used instead of
+	// Target when set.
+	Addresses []string
+	// CallTimeout caps one upstream call (all of its retry attempts).
+	CallTimeout time.Duration
+	// MaxAttempts is the gRPC retry policy's maxAttempts (first try
+	// included); only UNAVAILABLE is retried.
+	MaxAttempts         int
+	RetryInitialBackoff time.Duration
+	RetryMaxBackoff     time.Duration
+	// KeepaliveTime and KeepaliveTimeout are the client keepalive pings. The
+	// core rejects pings more often than every 10s with GOAWAY too_many_pings.
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+	// BreakerFailureThreshold consecutive UNAVAILABLE or DEADLINE_EXCEEDED
+	// results open the circuit breaker for BreakerOpenTimeout.
+	BreakerFailureThreshold int
+	BreakerOpenTimeout      time.Duration
+	// ModelInfoTTL is how long GetModelInfo's answer is cached.
+	ModelInfoTTL time.Duration
+}
+
+// Readiness configures /readyz.
+type Readiness struct {
+	// CheckTimeout bounds one grpc.health.v1 check of the core.
+	CheckTimeout time.Duration
+	// CacheTTL is how long a check result is reused, so that frequent probes
+	// do not turn into a stream of health RPCs.
+	CacheTTL time.Duration
+}
+
+// Limits are the edge protections applied before a request reaches the core.
+type Limits struct {
+	MaxBodyBytes int64
+	// MaxInputs and MaxTextBytes bound one embeddings request. The stricter
+	// of these and the core's advertised limits applies.
+	MaxInputs    int
+	MaxTextBytes int
+	// MaxInFlight caps concurrent API requests; 0 means no cap.
+	MaxInFlight int
+	// RateLimitPerSecond and RateLimitBurst define a token bucket per API key
+	// (or per client IP when auth is off); a rate of 0 disables it.
+	RateLimitPerSecond float64
+	RateLimitBurst     int
+	// RateLimitIdleTimeout evicts buckets of clients not seen for this long;
+	// RateLimitMaxClients caps the number of buckets, so memory stays bounded
+	// even when many distinct clients appear.
+	RateLimitIdleTimeout time.Duration
+	RateLimitMaxClients  int
+}
+
+// Auth configures optional API keys. With no keys, auth is off.
+type Auth struct {
+	// APIKeysFile holds one key per line (blank lines and # comments are
+	// ignored).
+	APIKeysFile string
+	// APIKeys come from the environment only, never from a flag, because
+	// command lines are visible to every user of the host.
+	APIKeys []string
+}
+
+// Lifecycle configures graceful shutdown.
+type Lifecycle struct {
+	// DrainDelay is how long the gateway keeps serving after SIGTERM with
+	// /readyz failing, so Kubernetes removes it from Service endpoints before
+	// it stops accepting connections.
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds waiting for in-flight requests after the drain.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultUpstreamTarget is where a locally started core listens.
+const DefaultUpstreamTarget = "dns:///127.0.0.1:50051"
+
+// coreMinPingInterval is the core's keepalive enforcement policy: it answers
+// pings sent more often than this with GOAWAY too_many_pings.
+const coreMinPingInterval = 10 * time.Second
+
+// maxGRPCAttempts is grpc-go's upper bound on retry attempts; larger values
+// in a service config are silently capped, so reject them instead.
+const maxGRPCAttempts = 5
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			ListenAddr:        "127.0.0.1:8080",
+			RequestTimeout:    30 * time.Second,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      35 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+		},
+		Admin: Admin{ListenAddr: "127.0.0.1:9090"},
+		Upstream: Upstream{
+			Target:                  DefaultUpstreamTarget,
+			CallTimeout:             10 * time.Second,
+			MaxAttempts:             3,
+			RetryInitialBackoff:     100 * time.Millisecond,
+			RetryMaxBackoff:         1 * time.Second,
+			KeepaliveTime:           20 * time.Second,
+			KeepaliveTimeout:        5 * time.Second,
+			BreakerFailureThreshold: 5,
+			BreakerOpenTimeout:      5 * time.Second,
+			ModelInfoTTL:            60 * time.Second,
+		},
+		Readiness: Readiness{
+			// Below the kubelet's default probe timeout of 1s, so a slow
+			// core shows up as "not ready", not as a timed-out probe.
+			CheckTimeout: 500 * time.Millisecond,
+			CacheTTL:     1 * time.Second,
+		},
+		Limits: Limits{
+			MaxBodyBytes:         4 << 20,
+			MaxInputs:            256,
+			MaxTextBytes:         8192,
+			MaxInFlight:          256,
+			RateLimitPerSecond:   50,
+			RateLimitBurst:       100,
+			RateLimitIdleTimeout: 10 * time.Minute,
+			RateLimitMaxClients:  100_000,
+		},
+		Lifecycle: Lifecycle{
+			DrainDelay:      5 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
+		},
+		LogLevel: slog.LevelInfo,
+	}
+}
+
+// Validate reports every problem with c at once, so an operator can fix a
+// configuration in one go.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+
+	check(validHostPort(c.HTTP.ListenAddr), "listen-addr %q: want host:port", c.HTTP.ListenAddr)
+	check(c.Admin.ListenAddr == "" || validHostPort(c.Admin.ListenAddr), "admin-addr %q: want host:port, or empty to disable", c.Admin.ListenAddr)
+	check(c.HTTP.RequestTimeout > 0, "request-timeout must be positive")
+	check(c.HTTP.ReadHeaderTimeout > 0, "http-read-header-timeout must be positive")
+	check(c.HTTP.ReadTimeout > 0, "http-read-timeout must be positive")
+	check(c.HTTP.IdleTimeout > 0, "http-idle-timeout must be positive")
+	check(c.HTTP.MaxHeaderBytes >= 1024, "http-max-header-bytes must be at least 1024")
+	// The response is written after the request's work is done; a write
+	// timeout shorter than the request budget would cut off slow answers.
+	check(c.HTTP.WriteTimeout > c.HTTP.RequestTimeout,
+		"http-write-timeout (%s) must be longer than request-timeout (%s)", c.HTTP.WriteTimeout, c.HTTP.RequestTimeout)
+
+	u := c.Upstream
+	switch {
+	case u.Target == "" && len(u.Addresses) == 0:
+		errs = append(errs, errors.New("set upstream-target or upstream-addresses"))
+	case u.Target != "" && len(u.Addresses) > 0:
+		errs = append(errs, errors.New("set upstream-target or upstream-addresses, not both"))
+	}
+	for _, a := range u.Addresses {
+		check(validHostPort(a), "upstream-addresses: %q: want host:port", a)
+	}
+	check(u.CallTimeout > 0, "upstream-timeout must be positive")
+	check(u.MaxAttempts >= 1 && u.MaxAttempts <= maxGRPCAttempts, "upstream-max-attempts must be between 1 and %d", maxGRPCAttempts)
+	check(u.RetryInitialBackoff > 0, "upstream-retry-initial-backoff must be positive")
+	check(u.RetryMaxBackoff >= u.RetryInitialBackoff, "upstream-retry-max-backoff must be at least upstream-retry-initial-backoff")
+	check(u.KeepaliveTime >= coreMinPingInterval,
+		"upstream-keepalive-time (%s) must be at least %s: the core answers more frequent pings with GOAWAY too_many_pings", u.KeepaliveTime, coreMinPingInterval)
+	check(u.KeepaliveTimeout > 0, "upstream-keepalive-timeout must be positive")
+	check(u.BreakerFailureThreshold >= 1, "breaker-failure-threshold must be at least 1")
+	check(u.BreakerOpenTimeout > 0, "breaker-open-timeout must be positive")
+	check(u.ModelInfoTTL > 0, "model-cache-ttl must be positive")
+
+	check(c.Readiness.CheckTimeout > 0, "readiness-timeout must be positive")
+	check(c.Readiness.CacheTTL >= 0, "readiness-cache-ttl must not be negative")
+
+	l := c.Limits
+	check(l.MaxBodyBytes >= 1024, "max-body-bytes must be at least 1024")
+	check(l.MaxInputs >= 1, "max-inputs must be at least 1")
+	check(l.MaxTextBytes >= 1, "max-text-bytes must be at least 1")
+	check(l.MaxInFlight >= 0, "max-in-flight must not be negative (0 disables the limit)")
+	check(l.RateLimitPerSecond >= 0, "rate-limit-rps must not be negative (0 disables rate limiting)")
+	if l.RateLimitPerSecond > 0 {
+		check(l.RateLimitBurst >= 1, "rate-limit-burst must be at least 1 when rate limiting is on")
+		check(l.RateLimitIdleTimeout > 0, "rate-limit-idle-timeout must be positive")
+		check(l.RateLimitMaxClients >= 1, "rate-limit-max-clients must be at least 1")
+	}
+
+	check(c.Lifecycle.DrainDelay >= 0, "drain-delay must not be negative")
+	// In-flight requests may run for the whole request budget; a shorter
+	// shutdown would cut them off.
+	check(c.Lifecycle.ShutdownTimeout >= c.HTTP.RequestTimeout,
+		"shutdown-timeout (%s) must be at least request-timeout (%s) so in-flight requests can finish", c.Lifecycle.ShutdownTimeout, c.HTTP.RequestTimeout)
+
+	return errors.Join(errs...)
+}
+
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != ""
+}

@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
+	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+)
+
+// Middleware, each a func(http.Handler) http.Handler with one job. routes.go
+// shows which routes get which.
+
+// withRequestID takes a valid X-Request-Id from the client or makes one,
+// returns it in the response and puts it in the context for logs and the
+// core. An invalid id is replaced rather than rejected: tracing must never
+// be the reason a request fails.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(requestid.Header)
+		if !requestid.Valid(id) {
+			id = requestid.New()
+		}
+		w.Header().Set(requestid.Header, id)
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+	})
+}
+
+// requestNotes collects what inner layers learn about a request (the error
+// code, the authenticated client) for the access log and metrics written
+// by instrument. Only the request's own goroutine touches it.
+type requestNotes struct {
+	outcome string
+	client  string
+}
+
+type notesKey struct{}
+
+func notesFrom(ctx context.Context) *requestNotes {
+	if n, ok := ctx.Value(notesKey{}).(*requestNotes); ok {
+		return n
+	}
+	return &requestNotes{} // not instrumented: notes go nowhere
+}
+
+func noteOutcome(ctx context.Context, code string) { notesFrom(ctx).outcome = code }
+
+// instrument records metrics and writes one access-log line per request,
+// labelled with route (a fixed name, never the raw path, to keep metric
+// cardinality bounded). It also turns a panic into a 500 so one bad request
+// cannot take the process down.
+func instrument(route string, logLevel slog.Level, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			notes := &requestNotes{}
+			r = r.WithContext(context.WithValue(r.Context(), notesKey{}, notes))
+			rec := &statusRecorder{ResponseWriter: w}
+
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler { // net/http's way to abort a response
+						panic(p)
+					}
+					logger.ErrorContext(r.Context(), "panic while handling request", "panic", p, "stack", string(debug.Stack()))
+					if !rec.wroteHeader {
+						writeError(rec, r, logger, errInternal(fmt.Errorf("panic: %v", p)))
+					}
+				}
+
+				status := rec.status()
+				outcome := notes.outcome
+				if outcome == "" {
+					outcome = "ok"
+					if status >= 400 {
+						outcome = "error"
+					}
+				}
+				elapsed := time.Since(start)
+				m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status), outcome).Inc()
+				m.HTTPRequestDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+
+				attrs := []slog.Attr{
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.String("route", route),
+					slog.Int("status", status),
+					slog.String("outcome", outcome),
+					slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+					slog.Int64("bytes", rec.bytes),
+					slog.String("remote", r.RemoteAddr),
+				}
+				if notes.client != "" {
+					attrs = append(attrs, slog.String("client", notes.client))
+				}
+				logger.LogAttrs(r.Context(), logLevel, "http request", attrs...)
+			}()
+
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+// withTimeout bounds the whole request: every upstream call gets at most
+// what is left of this budget.
+func withTimeout(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// requireAPIKey checks "Authorization: Bearer <key>" when keys are
+// configured, and names the client by its key for rate limiting and logs.
+func requireAPIKey(keys *auth.KeySet, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if !keys.Enabled() {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := bearerToken(r.Header.Get("Authorization"))
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tandem"`)
+				writeError(w, r, logger, errMissingAPIKey())
+				return
+			}
+			id, ok := keys.Verify(token)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tandem", error="invalid_token"`)
+				writeError(w, r, logger, errInvalidAPIKey())
+				return
+			}
+			notesFrom(r.Context()).client = id
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// bearerToken extracts the token of a Bearer Authorization header.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// rateLimit applies a token bucket per client: the API key's id when auth
+// is on, otherwise the client IP. Behind a proxy every request shares the
+// proxy's IP, so turn auth on there to get per-client limits.
+func rateLimit(l *limits.RateLimiter, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if !l.Enabled() {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ok, retryAfter := l.Allow(clientKey(r)); !ok {
+				m.LimiterRejections.WithLabelValues("rate").Inc()
+				writeError(w, r, logger, errRateLimited(retryAfter))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func clientKey(r *http.Request) string {
+	if id := notesFrom(r.Context()).client; id != "" {
+		return id
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// limitInFlight caps concurrent API requests and rejects the excess at once.
+func limitInFlight(f *limits.InFlight, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			release, ok := f.TryAcquire()
+			if !ok {
+				m.LimiterRejections.WithLabelValues("in_flight").Inc()
+				writeError(w, r, logger, errTooManyInFlight())
+				return
+			}
+			defer release()
+			m.HTTPInFlight.Inc()
+			defer m.HTTPInFlight.Dec()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+	bytes       int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.code, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) status() int {
+	if !s.wroteHeader {
+		return http.StatusOK // net/http sends 200 for a handler that wrote nothing
+	}
+	return s.code
+}

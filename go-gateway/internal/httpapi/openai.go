@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+)
+
+// The response shapes of the OpenAI API that the gateway implements. Request
+// decoding lives in decode.go, because it is hand-written for precise errors.
+
+// Values of the "encoding_format" request field.
+const (
+	encodingFloat  = "float"
+	encodingBase64 = "base64"
+)
+
+type embeddingsResponse struct {
+	Object string            `json:"object"` // always "list"
+	Data   []embeddingObject `json:"data"`
+	Model  string            `json:"model"`
+	Usage  usage             `json:"usage"`
+}
+
+type embeddingObject struct {
+	Object    string          `json:"object"` // always "embedding"
+	Index     int             `json:"index"`
+	Embedding embeddingVector `json:"embedding"`
+	// Truncated is a Tandem extension: present (true) only when the input
+	// was longer than the model's context and only its start was embedded.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+type usage struct {
+	PromptTokens int `json:"prompt_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+// embeddingVector is a vector as OpenAI encodes it: a JSON array of numbers,
+// or with encoding_format "base64" a string holding the little-endian
+// float32 bytes (what the official clients request by default, as it is
+// about four times smaller than decimal text).
+type embeddingVector struct {
+	values []float32
+	base64 bool
+}
+
+func (v embeddingVector) MarshalJSON() ([]byte, error) {
+	if v.base64 {
+		return json.Marshal(encodeFloat32Base64(v.values))
+	}
+	// encoding/json formats float32 with the shortest text that reads back
+	// as the same float32, so no precision is lost.
+	return json.Marshal(v.values)
+}
+
+// encodeFloat32Base64 encodes values as base64 of their little-endian
+// IEEE 754 float32 bytes.
+func encodeFloat32Base64(values []float32) string {
+	buf := make([]byte, 4*len(values))
+	for i, f := range values {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(f))
+	}
+	return base64.StdEncoding.EncodeToString(buf)
+}
+
+type modelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"` // always "model"
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type modelList struct {
+	Object string        `json:"object"` // always "list"
+	Data   []modelObject `json:"data"`
+}
+
+func newModelObject(id string) modelObject {
+	// The core does not report a creation time; 0 is a valid Unix time and
+	// keeps the field's type what clients expect.
+	return modelObject{ID: id, Object: "model", Created: 0, OwnedBy: "tandem"}
+}
+
+// errorResponse is OpenAI's error shape. Param and code are null when
+// there is nothing to say.
+type errorResponse struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}

@@ -1,0 +1,66 @@
+// Package httpapi is the gateway's public HTTP API: an OpenAI-compatible
+// embeddings endpoint, model listing, and probes. routes.go shows the whole
+// surface; errors.go is the only place errors become responses.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
+	"github.com/tandem-inference/tandem/go-gateway/internal/health"
+	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
+)
+
+// Embedder computes embeddings; *upstream.Client implements it.
+type Embedder interface {
+	Embed(ctx context.Context, req upstream.EmbedRequest) (upstream.EmbedResult, error)
+}
+
+// ModelSource describes the served model; *upstream.ModelCache implements it.
+type ModelSource interface {
+	Get(ctx context.Context) (upstream.ModelInfo, error)
+	// Invalidate makes the next Get ask the core again.
+	Invalidate()
+}
+
+// ReadinessChecker decides /readyz; *health.Readiness implements it.
+type ReadinessChecker interface {
+	Check(ctx context.Context) health.Report
+}
+
+// Limits are the request limits of the API.
+type Limits struct {
+	// MaxBodyBytes caps a request body (413 above).
+	MaxBodyBytes int64
+	// RequestTimeout is the budget of one request, upstream calls included.
+	RequestTimeout time.Duration
+	// Input caps the texts of an embeddings request.
+	Input InputLimits
+}
+
+// Deps are the dependencies of the API. Every field is required; disabled
+// features are expressed by the dependency itself (an empty KeySet, a rate
+// limiter with rate 0, an in-flight limiter without a cap).
+type Deps struct {
+	Logger      *slog.Logger
+	Metrics     *metrics.Metrics
+	Core        Embedder
+	Models      ModelSource
+	Readiness   ReadinessChecker
+	Keys        *auth.KeySet
+	RateLimiter *limits.RateLimiter
+	InFlight    *limits.InFlight
+	Limits      Limits
+}
+
+// NewServer returns the API's handler.
+func NewServer(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return withRequestID(mux)
+}

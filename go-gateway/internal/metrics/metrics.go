@@ -1,0 +1,113 @@
+// Package metrics defines every Prometheus metric the gateway exports, on a
+// registry of its own (never the global default one, so tests can build as
+// many independent instances as they like).
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "tandem_gateway"
+
+// Breaker states as exported by UpstreamBreakerState.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
+
+// Metrics holds the gateway's collectors.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	// HTTP side.
+	HTTPRequests        *prometheus.CounterVec   // route, code, outcome
+	HTTPRequestDuration *prometheus.HistogramVec // route
+	HTTPInFlight        prometheus.Gauge
+	LimiterRejections   *prometheus.CounterVec // limiter
+	EmbeddingInputs     prometheus.Histogram
+	EmbeddingTokens     prometheus.Counter
+
+	// Upstream (gRPC) side.
+	UpstreamCalls          *prometheus.CounterVec   // method, code
+	UpstreamCallDuration   *prometheus.HistogramVec // method
+	UpstreamRetries        *prometheus.CounterVec   // method
+	UpstreamBreakerState   prometheus.Gauge
+	UpstreamBreakerRejects prometheus.Counter
+}
+
+// New creates the collectors and registers them, with the Go runtime and
+// process collectors, on a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_total",
+			Help: "HTTP requests by route, status code and outcome (ok or the error code returned).",
+		}, []string{"route", "code", "outcome"}),
+		HTTPRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to handle an HTTP request, by route.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		HTTPInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "http_requests_in_flight",
+			Help: "API requests currently being handled.",
+		}),
+		LimiterRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "limiter_rejections_total",
+			Help: "Requests rejected with 429 by an edge limiter (rate or in_flight).",
+		}, []string{"limiter"}),
+		EmbeddingInputs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "embedding_inputs_per_request",
+			Help:    "Number of texts in accepted embeddings requests.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		EmbeddingTokens: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "embedding_tokens_total",
+			Help: "Tokens embedded, as reported by the core.",
+		}),
+		UpstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "upstream_calls_total",
+			Help: "Calls to the core by method and final gRPC status code (after retries).",
+		}, []string{"method", "code"}),
+		UpstreamCallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "upstream_call_duration_seconds",
+			Help:    "Duration of calls to the core, retries included, by method.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "upstream_retries_total",
+			Help: "Retry attempts made by the gRPC retry policy, by method.",
+		}, []string{"method"}),
+		UpstreamBreakerState: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "upstream_breaker_state",
+			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+		}),
+		UpstreamBreakerRejects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "upstream_breaker_rejections_total",
+			Help: "Calls failed fast because the circuit breaker was open.",
+		}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPRequestDuration, m.HTTPInFlight, m.LimiterRejections,
+		m.EmbeddingInputs, m.EmbeddingTokens,
+		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries,
+		m.UpstreamBreakerState, m.UpstreamBreakerRejects,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Gatherer exposes the registry to tests.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }

@@ -1,0 +1,180 @@
+// Package upstream is the gateway's gRPC client to the Python core. It owns
+// the connection (balancing, health checking, retries, keepalive), the
+// per-call deadline, the circuit breaker and request-id propagation, and it
+// turns gRPC statuses into *Error values the HTTP layer can map.
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	// Registers the client side of grpc.health.v1, which the service
+	// config's healthCheckConfig needs; grpc-go does it in this package's
+	// init, so the blank import is the documented way to enable it.
+	_ "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	"github.com/tandem-inference/tandem/go-gateway/internal/breaker"
+	"github.com/tandem-inference/tandem/go-gateway/internal/config"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+)
+
+// ServiceName is the core's gRPC service, also the name its health is
+// reported under.
+var ServiceName = inferencev1.EmbeddingService_ServiceDesc.ServiceName
+
+// coreMaxMessageBytes is the largest message the core accepts. Sending a
+// larger one fails locally with a clear error instead of at the core.
+const coreMaxMessageBytes = 8 << 20
+
+// staticScheme is the resolver scheme used for a static address list.
+const staticScheme = "tandem-static"
+
+// Client calls the core. It is safe for concurrent use.
+type Client struct {
+	conn        *grpc.ClientConn
+	embedding   inferencev1.EmbeddingServiceClient
+	health      healthpb.HealthClient
+	breaker     *breaker.Breaker
+	metrics     *metrics.Metrics
+	callTimeout time.Duration
+}
+
+// New creates the client. Like grpc.NewClient it does not connect yet: the
+// first call (or readiness check) does, so the gateway can start before the
+// core.
+func New(cfg config.Upstream, m *metrics.Metrics) (*Client, error) {
+	sc, err := serviceConfigJSON(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []grpc.DialOption{
+		// Plain text inside the cluster; put mTLS in a mesh or swap in
+		// credentials here.
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(sc),
+		// Ignore service configs published in DNS: this file is the only
+		// source of the channel's policy.
+		grpc.WithDisableServiceConfig(),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:    cfg.KeepaliveTime,
+			Timeout: cfg.KeepaliveTimeout,
+			// Keep idle connections verified too, so the first request after
+			// a quiet period does not hit a silently dead connection.
+			PermitWithoutStream: true,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(coreMaxMessageBytes)),
+		grpc.WithChainUnaryInterceptor(metricsInterceptor(m)),
+		grpc.WithStatsHandler(attemptCounter{}),
+		grpc.WithUserAgent("tandem-gateway"),
+	}
+
+	target := cfg.Target
+	if len(cfg.Addresses) > 0 {
+		r := manual.NewBuilderWithScheme(staticScheme)
+		r.InitialState(resolver.State{Endpoints: endpoints(cfg.Addresses)})
+		opts = append(opts, grpc.WithResolvers(r))
+		target = staticScheme + ":///core"
+	}
+
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create grpc client for %q: %w", target, err)
+	}
+
+	return &Client{
+		conn:      conn,
+		embedding: inferencev1.NewEmbeddingServiceClient(conn),
+		health:    healthpb.NewHealthClient(conn),
+		breaker: breaker.New(breaker.Config{
+			FailureThreshold: cfg.BreakerFailureThreshold,
+			OpenTimeout:      cfg.BreakerOpenTimeout,
+			OnStateChange: func(_, to breaker.State) {
+				m.UpstreamBreakerState.Set(breakerGaugeValue(to))
+			},
+		}),
+		metrics:     m,
+		callTimeout: cfg.CallTimeout,
+	}, nil
+}
+
+// Close closes the connection; calls in flight fail with CANCELED.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// BreakerState reports the circuit breaker's state.
+func (c *Client) BreakerState() breaker.State { return c.breaker.State() }
+
+// CheckServing asks the core, over the balanced channel, whether the
+// embedding service is SERVING. Because the channel only picks backends that
+// pass client-side health checks, success means at least one backend is
+// SERVING. It bypasses the breaker: readiness must reflect the backends, not
+// recent call history.
+func (c *Client) CheckServing(ctx context.Context) error {
+	resp, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: ServiceName})
+	if err != nil {
+		return newStatusError("Health.Check", err)
+	}
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("core reports %s", s)
+	}
+	return nil
+}
+
+// invoke runs one RPC under the breaker, with the call deadline and the
+// request id attached. The deadline is the smaller of the caller's remaining
+// budget and the configured call timeout; context.WithTimeout gives exactly
+// that, and gRPC sends it to the core as grpc-timeout.
+func invoke[Resp any](ctx context.Context, c *Client, method string, rpc func(context.Context) (Resp, error)) (Resp, error) {
+	var zero Resp
+	report, err := c.breaker.Allow()
+	if err != nil {
+		c.metrics.UpstreamBreakerRejects.Inc()
+		return zero, newBreakerError(method, err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	if id := requestid.FromContext(ctx); id != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, requestid.MetadataKey, id)
+	}
+
+	resp, err := rpc(ctx)
+	report(breakerOutcome(err))
+	if err != nil {
+		return zero, newStatusError(method, err)
+	}
+	return resp, nil
+}
+
+func endpoints(addrs []string) []resolver.Endpoint {
+	eps := make([]resolver.Endpoint, 0, len(addrs))
+	for _, a := range addrs {
+		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+	}
+	return eps
+}
+
+func breakerGaugeValue(s breaker.State) float64 {
+	switch s {
+	case breaker.Open:
+		return metrics.BreakerOpen
+	case breaker.HalfOpen:
+		return metrics.BreakerHalfOpen
+	default:
+		return metrics.BreakerClosed
+	}
+}
+
+// shortMethod turns "/tandem.inference.v1.EmbeddingService/Embed" into
+// "Embed" for metric labels.
+func shortMethod(fullMethod string) string { return path.Base(fullMethod) }

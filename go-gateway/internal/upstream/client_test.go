@@ -1,0 +1,467 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	"github.com/tandem-inference/tandem/go-gateway/internal/breaker"
+	"github.com/tandem-inference/tandem/go-gateway/internal/config"
+	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
+)
+
+// Generous bound for anything that should happen "soon": the tests assert
+// behaviour, never speed, so a loaded CI machine does not make them flaky.
+const eventually = 10 * time.Second
+
+func testConfig(addrs ...string) config.Upstream {
+	cfg := config.Default().Upstream
+	cfg.Target = ""
+	cfg.Addresses = addrs
+	cfg.CallTimeout = 5 * time.Second
+	cfg.RetryInitialBackoff = 10 * time.Millisecond
+	cfg.RetryMaxBackoff = 50 * time.Millisecond
+	return cfg
+}
+
+func newClient(t *testing.T, cfg config.Upstream) (*upstream.Client, *metrics.Metrics) {
+	t.Helper()
+	m := metrics.New()
+	c, err := upstream.New(cfg, m)
+	if err != nil {
+		t.Fatalf("upstream.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, m
+}
+
+func embedOne(ctx context.Context, c *upstream.Client) (upstream.EmbedResult, error) {
+	return c.Embed(ctx, upstream.EmbedRequest{Texts: []string{"hello world"}, Model: fakecore.ModelID, Truncate: true})
+}
+
+func TestEmbedReturnsOneNormalizedVectorPerText(t *testing.T) {
+	core := fakecore.Start(t)
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	res, err := c.Embed(t.Context(), upstream.EmbedRequest{Texts: []string{"a b", "c"}, Model: fakecore.Alias, Truncate: true})
+	if err != nil {
+		t.Fatalf("Embed: %v", err)
+	}
+	if res.Model != fakecore.ModelID {
+		t.Errorf("model = %q, want %q", res.Model, fakecore.ModelID)
+	}
+	if len(res.Embeddings) != 2 {
+		t.Fatalf("got %d embeddings, want 2", len(res.Embeddings))
+	}
+	for i, e := range res.Embeddings {
+		if len(e.Values) != fakecore.Dimension {
+			t.Errorf("embedding %d has %d values, want %d", i, len(e.Values), fakecore.Dimension)
+		}
+	}
+	if res.TotalTokens != 4+3 {
+		t.Errorf("total tokens = %d, want 7", res.TotalTokens)
+	}
+	if res.ServerTiming == "" {
+		t.Error("server-timing trailer was not passed through")
+	}
+}
+
+func TestEmbedAlwaysAsksForNormalizedVectors(t *testing.T) {
+	core := fakecore.Start(t)
+	var normalize atomic.Value
+	core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		normalize.Store(req.Normalize != nil && *req.Normalize)
+		return fakecore.DefaultEmbed(ctx, req)
+	})
+	c, _ := newClient(t, testConfig(core.Addr))
+	if _, err := embedOne(t.Context(), c); err != nil {
+		t.Fatalf("Embed: %v", err)
+	}
+	if got, _ := normalize.Load().(bool); !got {
+		t.Error("request did not set normalize=true")
+	}
+}
+
+func TestRetriesOnlyUnavailable(t *testing.T) {
+	tests := []struct {
+		code         codes.Code
+		wantAttempts int64
+		wantErr      bool
+	}{
+		{codes.Unavailable, 2, false}, // retried, then succeeds
+		{codes.InvalidArgument, 1, true},
+		{codes.ResourceExhausted, 1, true},
+		{codes.DeadlineExceeded, 1, true},
+		{codes.Internal, 1, true},
+		{codes.NotFound, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code.String(), func(t *testing.T) {
+			core := fakecore.Start(t)
+			var calls atomic.Int64
+			core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+				if calls.Add(1) == 1 {
+					return nil, status.Error(tt.code, "scripted failure")
+				}
+				return fakecore.DefaultEmbed(ctx, req)
+			})
+			c, m := newClient(t, testConfig(core.Addr))
+
+			_, err := embedOne(t.Context(), c)
+			if got := core.EmbedCalls(); got != tt.wantAttempts {
+				t.Errorf("core saw %d attempts, want %d", got, tt.wantAttempts)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if err != nil {
+				var ue *upstream.Error
+				if !errors.As(err, &ue) || ue.Code != tt.code {
+					t.Errorf("err = %v, want *upstream.Error with code %s", err, tt.code)
+				}
+			}
+			retries := testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("Embed"))
+			if want := float64(tt.wantAttempts - 1); retries != want {
+				t.Errorf("retries metric = %v, want %v", retries, want)
+			}
+		})
+	}
+}
+
+func TestRetriesStopAtMaxAttempts(t *testing.T) {
+	core := fakecore.Start(t)
+	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		return nil, status.Error(codes.Unavailable, "draining")
+	})
+	cfg := testConfig(core.Addr)
+	cfg.MaxAttempts = 3
+	cfg.BreakerFailureThreshold = 100
+	c, _ := newClient(t, cfg)
+
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Code != codes.Unavailable {
+		t.Fatalf("err = %v, want UNAVAILABLE", err)
+	}
+	if got := core.EmbedCalls(); got != 3 {
+		t.Errorf("core saw %d attempts, want 3", got)
+	}
+}
+
+func TestDeadlineIsTheSmallerOfCallTimeoutAndCallerBudget(t *testing.T) {
+	core := fakecore.Start(t)
+	cfg := testConfig(core.Addr)
+	cfg.CallTimeout = 2 * time.Second
+	c, _ := newClient(t, cfg)
+
+	if _, err := embedOne(t.Context(), c); err != nil {
+		t.Fatalf("Embed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := embedOne(ctx, c); err != nil {
+		t.Fatalf("Embed with short budget: %v", err)
+	}
+
+	calls := core.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("core saw %d calls, want 2", len(calls))
+	}
+	for i, limit := range []time.Duration{cfg.CallTimeout, 500 * time.Millisecond} {
+		if !calls[i].HasDeadline || calls[i].Budget <= 0 || calls[i].Budget > limit {
+			t.Errorf("call %d: deadline set %v, budget %v, want within (0, %v]", i, calls[i].HasDeadline, calls[i].Budget, limit)
+		}
+	}
+}
+
+func TestSlowCoreTimesOutWithDeadlineExceeded(t *testing.T) {
+	core := fakecore.Start(t)
+	core.SetEmbed(func(ctx context.Context, _ *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		<-ctx.Done() // never answers in time
+		return nil, ctx.Err()
+	})
+	cfg := testConfig(core.Addr)
+	cfg.CallTimeout = 200 * time.Millisecond
+	c, _ := newClient(t, cfg)
+
+	start := time.Now()
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Code != codes.DeadlineExceeded {
+		t.Fatalf("err = %v, want DEADLINE_EXCEEDED", err)
+	}
+	if elapsed := time.Since(start); elapsed > eventually {
+		t.Errorf("call took %v; the deadline did not stop it", elapsed)
+	}
+}
+
+func TestUnreachableCoreIsUnavailable(t *testing.T) {
+	addr := closedPort(t)
+	c, _ := newClient(t, testConfig(addr))
+
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Code != codes.Unavailable {
+		t.Fatalf("err = %v, want UNAVAILABLE", err)
+	}
+}
+
+func TestBreakerOpensOnSustainedFailureAndClosesAfterProbe(t *testing.T) {
+	core := fakecore.Start(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		if failing.Load() {
+			return nil, status.Error(codes.Unavailable, "down")
+		}
+		return fakecore.DefaultEmbed(ctx, req)
+	})
+	cfg := testConfig(core.Addr)
+	cfg.MaxAttempts = 1 // one attempt per call keeps the counting obvious
+	cfg.BreakerFailureThreshold = 3
+	cfg.BreakerOpenTimeout = 200 * time.Millisecond
+	c, m := newClient(t, cfg)
+
+	for range 3 {
+		if _, err := embedOne(t.Context(), c); err == nil {
+			t.Fatal("Embed succeeded against a failing core")
+		}
+	}
+	if got := c.BreakerState(); got != breaker.Open {
+		t.Fatalf("breaker is %s after 3 failures, want open", got)
+	}
+
+	// Open: fail fast without calling the core.
+	before := core.EmbedCalls()
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.Is(err, breaker.ErrOpen) || !errors.As(err, &ue) || ue.Code != codes.Unavailable {
+		t.Fatalf("err = %v, want breaker.ErrOpen reported as UNAVAILABLE", err)
+	}
+	if core.EmbedCalls() != before {
+		t.Error("the open breaker let a call through")
+	}
+	if got := testutil.ToFloat64(m.UpstreamBreakerState); got != metrics.BreakerOpen {
+		t.Errorf("breaker state gauge = %v, want %v", got, metrics.BreakerOpen)
+	}
+
+	// The core recovers; after the open timeout a probe closes the breaker.
+	failing.Store(false)
+	deadline := time.Now().Add(eventually)
+	for {
+		_, err := embedOne(t.Context(), c)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, breaker.ErrOpen) || time.Now().After(deadline) {
+			t.Fatalf("breaker did not recover: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := c.BreakerState(); got != breaker.Closed {
+		t.Errorf("breaker is %s after a successful probe, want closed", got)
+	}
+}
+
+func TestBreakerIgnoresApplicationErrors(t *testing.T) {
+	core := fakecore.Start(t)
+	cfg := testConfig(core.Addr)
+	cfg.BreakerFailureThreshold = 2
+	c, _ := newClient(t, cfg)
+
+	for range 5 {
+		_, err := c.Embed(t.Context(), upstream.EmbedRequest{Texts: []string{""}, Truncate: true})
+		var ue *upstream.Error
+		if !errors.As(err, &ue) || ue.Code != codes.InvalidArgument {
+			t.Fatalf("err = %v, want INVALID_ARGUMENT", err)
+		}
+	}
+	if got := c.BreakerState(); got != breaker.Closed {
+		t.Errorf("breaker is %s after invalid-input errors, want closed", got)
+	}
+}
+
+func TestRoundRobinSpreadsCallsOverEveryBackend(t *testing.T) {
+	cores := []*fakecore.Core{fakecore.Start(t), fakecore.Start(t), fakecore.Start(t)}
+	c, _ := newClient(t, testConfig(cores[0].Addr, cores[1].Addr, cores[2].Addr))
+
+	allServed := func() bool {
+		for _, core := range cores {
+			if core.EmbedCalls() == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	// Backends become ready one by one, so keep calling (bounded in count
+	// and time) until each has seen traffic.
+	deadline := time.Now().Add(eventually)
+	for i := 0; i < 300 && !allServed() && time.Now().Before(deadline); i++ {
+		if _, err := embedOne(t.Context(), c); err != nil {
+			t.Fatalf("Embed: %v", err)
+		}
+	}
+	for i, core := range cores {
+		if core.EmbedCalls() == 0 {
+			t.Errorf("backend %d got no calls", i)
+		}
+	}
+}
+
+func TestDNSTargetResolvesAndServes(t *testing.T) {
+	core := fakecore.Start(t)
+	cfg := testConfig()
+	cfg.Addresses = nil
+	cfg.Target = "dns:///" + core.Addr
+	c, _ := newClient(t, cfg)
+
+	if _, err := embedOne(t.Context(), c); err != nil {
+		t.Fatalf("Embed via %s: %v", cfg.Target, err)
+	}
+}
+
+func TestRequestIDIsSentAsMetadata(t *testing.T) {
+	core := fakecore.Start(t)
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	ctx := requestid.NewContext(t.Context(), "req-123")
+	if _, err := embedOne(ctx, c); err != nil {
+		t.Fatalf("Embed: %v", err)
+	}
+	if got := core.Calls()[0].RequestID; got != "req-123" {
+		t.Errorf("core saw x-request-id %q, want req-123", got)
+	}
+}
+
+func TestErrorDetailsAreDecoded(t *testing.T) {
+	core := fakecore.Start(t)
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		return nil, fakecore.BadRequest("context_length_exceeded", "texts[3]", "text has too many tokens")
+	})
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || len(ue.Violations) != 1 || ue.Violations[0].Field != "texts[3]" {
+		t.Fatalf("err = %#v, want one violation on texts[3]", err)
+	}
+	if ue.Reason != "context_length_exceeded" {
+		t.Errorf("reason = %q, want the ErrorInfo reason", ue.Reason)
+	}
+
+	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		return nil, fakecore.Overloaded(3 * time.Second)
+	})
+	_, err = embedOne(t.Context(), c)
+	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.RetryDelay != 3*time.Second {
+		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED with a 3s retry delay", err)
+	}
+}
+
+func TestContractViolationIsReported(t *testing.T) {
+	core := fakecore.Start(t)
+	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		return &inferencev1.EmbedResponse{Model: fakecore.ModelID}, nil // no embeddings
+	})
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	_, err := embedOne(t.Context(), c)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Code != codes.Internal {
+		t.Fatalf("err = %v, want a contract violation (INTERNAL)", err)
+	}
+}
+
+func TestFetchModelInfo(t *testing.T) {
+	core := fakecore.Start(t)
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	info, err := c.FetchModelInfo(t.Context())
+	if err != nil {
+		t.Fatalf("FetchModelInfo: %v", err)
+	}
+	if info.ID != fakecore.ModelID || info.Dimension != fakecore.Dimension || !info.Accepts(fakecore.Alias) {
+		t.Errorf("info = %+v", info)
+	}
+	if info.Accepts("gpt-4") {
+		t.Error("info accepts an unknown model")
+	}
+}
+
+func TestCheckServingFollowsBackendHealth(t *testing.T) {
+	core := fakecore.Start(t)
+	c, _ := newClient(t, testConfig(core.Addr))
+
+	waitFor := func(wantServing bool) {
+		t.Helper()
+		deadline := time.Now().Add(eventually)
+		for {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			err := c.CheckServing(ctx)
+			cancel()
+			if (err == nil) == wantServing {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CheckServing = %v, want serving=%v", err, wantServing)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(true)
+	core.SetServing(false)
+	waitFor(false)
+	core.SetServing(true)
+	waitFor(true)
+}
+
+func TestNotServingBackendGetsNoTraffic(t *testing.T) {
+	healthy, warming := fakecore.Start(t), fakecore.Start(t)
+	warming.SetServing(false)
+	c, _ := newClient(t, testConfig(healthy.Addr, warming.Addr))
+
+	for range 50 {
+		if _, err := embedOne(t.Context(), c); err != nil {
+			t.Fatalf("Embed: %v", err)
+		}
+	}
+	if got := warming.EmbedCalls(); got != 0 {
+		t.Errorf("a NOT_SERVING backend got %d calls", got)
+	}
+
+	// Once it reports SERVING it joins the rotation.
+	warming.SetServing(true)
+	deadline := time.Now().Add(eventually)
+	for i := 0; i < 500 && warming.EmbedCalls() == 0 && time.Now().Before(deadline); i++ {
+		if _, err := embedOne(t.Context(), c); err != nil {
+			t.Fatalf("Embed: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if warming.EmbedCalls() == 0 {
+		t.Error("the backend got no calls after turning SERVING")
+	}
+}
+
+// closedPort returns a 127.0.0.1 address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

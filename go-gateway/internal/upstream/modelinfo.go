@@ -1,0 +1,48 @@
+package upstream
+
+import (
+	"context"
+	"slices"
+
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+)
+
+// ModelInfo describes the model the core serves and the limits it enforces.
+type ModelInfo struct {
+	ID                 string
+	Aliases            []string
+	Dimension          int
+	MaxTokens          int
+	MaxTextsPerRequest int
+	MaxTextBytes       int
+	Precision          string
+}
+
+// Accepts reports whether name selects this model: its id or an alias.
+func (m ModelInfo) Accepts(name string) bool {
+	return name == m.ID || slices.Contains(m.Aliases, name)
+}
+
+// FetchModelInfo asks the core which model it serves. Callers normally go
+// through a ModelCache.
+func (c *Client) FetchModelInfo(ctx context.Context) (ModelInfo, error) {
+	const method = "GetModelInfo"
+	out, err := invoke(ctx, c, method, func(ctx context.Context) (*inferencev1.GetModelInfoResponse, error) {
+		return c.embedding.GetModelInfo(ctx, &inferencev1.GetModelInfoRequest{})
+	})
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	if out.GetModelId() == "" || out.GetDimension() == 0 {
+		return ModelInfo{}, newContractError(method, "model info without id or dimension: %v", out)
+	}
+	return ModelInfo{
+		ID:                 out.GetModelId(),
+		Aliases:            out.GetAliases(),
+		Dimension:          int(out.GetDimension()),
+		MaxTokens:          int(out.GetMaxTokens()),
+		MaxTextsPerRequest: int(out.GetMaxTextsPerRequest()),
+		MaxTextBytes:       int(out.GetMaxTextBytes()),
+		Precision:          out.GetPrecision(),
+	}, nil
+}
