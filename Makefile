@@ -20,6 +20,7 @@ TOOLS     := $(ROOT)/.tools
 TOOLS_BIN := $(TOOLS)/bin
 MODEL_DIR := $(ROOT)/.cache/models
 GATEWAY_BIN := $(ROOT)/go-gateway/bin/tandem-gateway
+LOAD_BIN    := $(ROOT)/go-gateway/bin/tandem-load
 PYTHON_SYS ?= python3.11
 
 export PATH := $(TOOLS_BIN):$(PATH)
@@ -138,8 +139,12 @@ e2e-local: install model gateway ## End-to-end tests against real processes on l
 ##@ Benchmarks (not part of make test; results go to docs/benchmarks/)
 
 .PHONY: bench-core
-bench-core: install model ## Core: raw limit, served, naive side by side, memory vs formula
-	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --command "make bench-core"
+bench-core: install model load-tool ## Core: raw limit, served, naive side by side, memory vs formula
+	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) --command "make bench-core"
+
+.PHONY: load-tool
+load-tool: ## Build tandem-load, the benchmarks' Go load generator
+	cd go-gateway && CGO_ENABLED=0 go build -trimpath -o $(LOAD_BIN) ./cmd/tandem-load
 
 ##@ Housekeeping
 

@@ -19,7 +19,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +27,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-import grpc  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-from clients import grpc_embed, http_embed  # noqa: E402
 from corpus import make_corpus  # noqa: E402
-from loadgen import RunResult, closed_loop, open_loop, percentile, probe_latency  # noqa: E402
+from loadgen import LoadGenerator, LoadResult, percentile, probe_latency  # noqa: E402
 from stack import ManagedProcess, StackPorts, core_process, free_port  # noqa: E402
 
 from tandem.capacity import CapacityInputs, plan_capacity  # noqa: E402
 from tandem.model.manifest import ModelManifest  # noqa: E402
 from tandem.model.runtime import OnnxEncoder  # noqa: E402
-from tandem.model.tokenizer import TextTokenizer, TokenizedText  # noqa: E402
+from tandem.model.tokenizer import TextTokenizer  # noqa: E402
 
 CORPUS_SIZE = 1024
 MIB = 1 << 20
@@ -59,28 +57,34 @@ QUICK = {"sat": Budget(5, 2_000), "c1": Budget(5, 100), "open": Budget(4, 2_000)
 # --- 1. Raw model limit ----------------------------------------------------------
 
 
-def _sorted_batches(tokenized: Sequence[TokenizedText], size: int) -> list[list[np.ndarray]]:
-    ordered = sorted(tokenized, key=lambda t: t.token_count)
-    return [[t.ids for t in ordered[i : i + size]] for i in range(0, len(ordered), size)]
+def sorted_batches(texts: Sequence[str], tokenizer: TextTokenizer, size: int) -> list[list[str]]:
+    """The corpus sorted by token count, cut into batches: the best case for padding."""
+    ordered = sorted(texts, key=lambda text: tokenizer.encode([text])[0].token_count)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
-def raw_one_session(graph: Path, threads: int, batches: list[list[np.ndarray]], passes: int) -> float:
+def _run_batches(tokenizer: TextTokenizer, encoder: OnnxEncoder, batches: Sequence[list[str]]) -> None:
+    for batch in batches:
+        encoder.encode([t.ids for t in tokenizer.encode(batch)])
+
+
+def raw_one_session(tokenizer: TextTokenizer, graph: Path, threads: int, batches: list[list[str]], passes: int) -> float:
+    """Tokenizer + one session in a tight loop: texts per second."""
     encoder = OnnxEncoder(graph, threads)
-    encoder.encode(batches[0])
-    texts = sum(len(b) for b in batches) * passes
+    _run_batches(tokenizer, encoder, batches[:2])
     started = time.perf_counter()
     for _ in range(passes):
-        for batch in batches:
-            encoder.encode(batch)
-    return texts / (time.perf_counter() - started)
+        _run_batches(tokenizer, encoder, batches)
+    return sum(len(b) for b in batches) * passes / (time.perf_counter() - started)
 
 
-def raw_threads(graph: Path, workers: int, batches: list[list[np.ndarray]], passes: int) -> float:
-    """``workers`` sessions with 1 intra-op thread each, run from as many Python threads."""
+def raw_threads(tokenizer: TextTokenizer, graph: Path, workers: int, batches: list[list[str]], passes: int) -> float:
+    """``workers`` sessions with 1 intra-op thread each, driven from as many Python threads."""
     encoders = [OnnxEncoder(graph, 1) for _ in range(workers)]
     for encoder in encoders:
-        encoder.encode(batches[0])
+        _run_batches(tokenizer, encoder, batches[:2])
     work = [b for _ in range(passes) for b in batches]
+    texts = sum(len(b) for b in work)
     lock = threading.Lock()
 
     def run(encoder: OnnxEncoder) -> None:
@@ -89,9 +93,8 @@ def raw_threads(graph: Path, workers: int, batches: list[list[np.ndarray]], pass
                 if not work:
                     return
                 batch = work.pop()
-            encoder.encode(batch)
+            _run_batches(tokenizer, encoder, [batch])
 
-    texts = sum(len(b) for b in work)
     started = time.perf_counter()
     pool = [threading.Thread(target=run, args=(e,)) for e in encoders]
     for t in pool:
@@ -101,41 +104,42 @@ def raw_threads(graph: Path, workers: int, batches: list[list[np.ndarray]], pass
     return texts / (time.perf_counter() - started)
 
 
-def _raw_process(graph: str, batches: list[list[np.ndarray]], passes: int, start: Any, out: Any) -> None:
-    encoder = OnnxEncoder(Path(graph), 1)
-    encoder.encode(batches[0])
+def _raw_process(model_dir: str, batches: list[list[str]], passes: int, start: Any, out: Any) -> None:
+    manifest = ModelManifest.read(Path(model_dir))
+    tokenizer = TextTokenizer(Path(model_dir) / manifest.tokenizer, manifest.max_tokens)
+    encoder = OnnxEncoder(manifest.graph_path(Path(model_dir), "fp32"), 1)
+    _run_batches(tokenizer, encoder, batches[:2])
     start.wait()
     began = time.perf_counter()
     for _ in range(passes):
-        for batch in batches:
-            encoder.encode(batch)
+        _run_batches(tokenizer, encoder, batches)
     out.put((sum(len(b) for b in batches) * passes, began, time.perf_counter()))
 
 
-def raw_processes(graph: Path, workers: int, batches: list[list[np.ndarray]], passes: int) -> float:
+def raw_processes(model_dir: Path, workers: int, batches: list[list[str]], passes: int) -> float:
     """``workers`` processes with 1 intra-op thread each: the multi-process alternative's ceiling."""
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     share = [batches[i::workers] for i in range(workers)]
-    procs = [ctx.Process(target=_raw_process, args=(str(graph), s, passes, start, out)) for s in share]
+    procs = [ctx.Process(target=_raw_process, args=(str(model_dir), s, passes, start, out)) for s in share]
     for p in procs:
         p.start()
-    time.sleep(3)  # let every process load its session
+    time.sleep(5)  # let every process import and load its session
     start.set()
     results = [out.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
-    texts = sum(r[0] for r in results)
-    return texts / (max(r[2] for r in results) - min(r[1] for r in results))
+    return sum(r[0] for r in results) / (max(r[2] for r in results) - min(r[1] for r in results))
 
 
-def raw_single_latency_ms(graph: Path, threads: int, tokenized: Sequence[TokenizedText]) -> float:
+def raw_single_latency_ms(tokenizer: TextTokenizer, graph: Path, threads: int, texts: Sequence[str]) -> float:
+    """p50 of one text through tokenizer + model: the model's own latency for a lone request."""
     encoder = OnnxEncoder(graph, threads)
-    encoder.encode([tokenized[0].ids])
+    _run_batches(tokenizer, encoder, [[texts[0]]])
     samples = []
-    for t in tokenized[:300]:
+    for text in texts[:300]:
         started = time.perf_counter()
-        encoder.encode([t.ids])
+        _run_batches(tokenizer, encoder, [[text]])
         samples.append(time.perf_counter() - started)
     return statistics.median(samples) * 1e3
 
@@ -155,10 +159,9 @@ def start_core(model_dir: Path, log_dir: Path, name: str, **env: str) -> tuple[M
 
 
 def startup_seconds(process: ManagedProcess) -> float:
-    for line in process.log_path.read_text().splitlines():
-        if '"message": "ready"' in line:
-            return float(json.loads(line)["startup_seconds"])
-    return float("nan")
+    """The core's own measurement from its last "ready" log line (logs are appended)."""
+    ready = [line for line in process.log_path.read_text().splitlines() if '"message": "ready"' in line]
+    return float(json.loads(ready[-1])["startup_seconds"]) if ready else float("nan")
 
 
 def peak_rss_mib(process: ManagedProcess) -> float:
@@ -179,10 +182,8 @@ def worker_batches(http_url: str) -> dict[str, float]:
     return out
 
 
-async def saturate_with_probe(
-    call: Callable[[int], Any], health_url: str, concurrency: int, budget: Budget
-) -> tuple[RunResult, list[float]]:
-    """Closed-loop load plus a /healthz probe every 50 ms while it runs."""
+async def with_health_probe(load: Awaitable[LoadResult], health_url: str) -> tuple[LoadResult, list[float]]:
+    """Run ``load`` while probing ``health_url`` every 50 ms."""
     stop = asyncio.Event()
     async with httpx.AsyncClient(timeout=5) as probe_client:
 
@@ -190,23 +191,22 @@ async def saturate_with_probe(
             (await probe_client.get(health_url)).raise_for_status()
 
         probe = asyncio.create_task(probe_latency(get, stop))
-        result = await closed_loop(
-            call, concurrency=concurrency, max_requests=budget.requests, max_seconds=budget.seconds, warmup=8
-        )
+        await asyncio.sleep(1.0)  # probes before saturation are not the point
+        result = await load
         stop.set()
-        return result, await probe
+        latencies = await probe
+        return result, latencies[20:]  # skip the first second's probes
 
 
-def row(label: str, r: RunResult, extra: str = "") -> dict[str, Any]:
+def row(label: str, r: LoadResult) -> dict[str, Any]:
     return {
         "label": label,
         "texts_per_s": round(r.texts_per_s, 1),
-        "requests": r.requests,
-        "p50_ms": round(r.percentile_ms(50), 2),
-        "p99_ms": round(r.percentile_ms(99), 2),
+        "requests_per_s": round(r.requests_per_s, 1),
+        "p50_ms": round(r.latency_ms("p50"), 2),
+        "p99_ms": round(r.latency_ms("p99"), 2),
         "errors": r.errors,
-        "client_cpu_share": round(r.client_cpu_s / r.wall_s, 3) if r.wall_s else None,
-        "note": extra,
+        "client_cpu_share": round(r.client_cpu_share, 3),
     }
 
 
@@ -221,27 +221,29 @@ def probe_summary(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-async def served(model_dir: Path, corpus: list[str], log_dir: Path, budgets: dict[str, Budget]) -> dict[str, Any]:
+async def served(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]) -> dict[str, Any]:
     core, ports = start_core(model_dir, log_dir, "served")
     out: dict[str, Any] = {"startup_s": startup_seconds(core)}
+    target = f"127.0.0.1:{ports.core_grpc}"
+    http_url = f"http://127.0.0.1:{ports.core_http}"
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.core_grpc}") as channel:
-            single = grpc_embed(channel, corpus, 1)
-            c1 = await closed_loop(single, concurrency=1, max_requests=budgets["c1"].requests,
-                                   max_seconds=budgets["c1"].seconds, warmup=20)  # fmt: skip
-            health = f"http://127.0.0.1:{ports.core_http}/healthz"
-            before = worker_batches(f"http://127.0.0.1:{ports.core_http}")
-            sat1, probes = await saturate_with_probe(single, health, 32, budgets["sat"])
-            after = worker_batches(f"http://127.0.0.1:{ports.core_http}")
-            sat32 = await closed_loop(grpc_embed(channel, corpus, 32), concurrency=4,
-                                      max_requests=budgets["sat"].requests // 32,
-                                      max_seconds=budgets["sat"].seconds, warmup=2)  # fmt: skip
-            rate = sat1.requests_per_s
-            loads = {}
-            for share in (0.5, 0.8):
-                loads[share] = await open_loop(single, rate_per_s=rate * share,
-                                               max_requests=budgets["open"].requests,
-                                               max_seconds=budgets["open"].seconds)  # fmt: skip
+        c1 = await load.run(target=target, requests=budgets["c1"].requests, seconds=budgets["c1"].seconds,
+                            concurrency=1, warmup=20)  # fmt: skip
+        before = worker_batches(http_url)
+        sat1, probes = await with_health_probe(
+            load.run(target=target, requests=budgets["sat"].requests, seconds=budgets["sat"].seconds,
+                     concurrency=32, warmup=8),
+            f"{http_url}/healthz",
+        )  # fmt: skip
+        after = worker_batches(http_url)
+        sat32 = await load.run(target=target, requests=budgets["sat"].requests // 32,
+                               seconds=budgets["sat"].seconds, texts=32, concurrency=4, warmup=2)  # fmt: skip
+        rate = sat1.requests_per_s
+        loads = {}
+        for share in (0.5, 0.8):
+            loads[share] = await load.run(target=target, requests=budgets["open"].requests,
+                                          seconds=budgets["open"].seconds, rate=round(rate * share, 1),
+                                          concurrency=256)  # fmt: skip
         out["rows"] = [
             row("gRPC, 1 text, concurrency 1", c1),
             row("gRPC, 1 text, concurrency 32 (saturation)", sat1),
@@ -257,18 +259,18 @@ async def served(model_dir: Path, corpus: list[str], log_dir: Path, budgets: dic
     return out
 
 
-async def http_side_by_side(model_dir: Path, corpus: list[str], log_dir: Path, budget: Budget) -> dict[str, Any]:
+async def http_side_by_side(model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget) -> dict[str, Any]:
     """Ours vs the naive pattern, same model, same HTTP client, same load."""
     results: dict[str, Any] = {}
     core, ports = start_core(model_dir, log_dir, "http-ours")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.core_http}", timeout=60,
-                                     limits=httpx.Limits(max_connections=64)) as client:  # fmt: skip
-            r, probes = await saturate_with_probe(
-                http_embed(client, "/v1/embed", corpus, 1, openai=False),
-                f"http://127.0.0.1:{ports.core_http}/healthz", 32, budget,
-            )  # fmt: skip
-        results["ours"] = {"load": row("Tandem core, HTTP, 1 text, concurrency 32", r), "healthz": probe_summary(probes)}
+        url = f"http://127.0.0.1:{ports.core_http}"
+        r, probes = await with_health_probe(
+            load.run(target=url, requests=budget.requests, seconds=budget.seconds, mode="http",
+                     path="/v1/embed", openai="false", concurrency=32, warmup=8),
+            f"{url}/healthz",
+        )  # fmt: skip
+        results["ours"] = {"load": row("Tandem core, HTTP", r), "healthz": probe_summary(probes)}
     finally:
         core.stop()
 
@@ -283,35 +285,41 @@ async def http_side_by_side(model_dir: Path, corpus: list[str], log_dir: Path, b
     ).start()  # fmt: skip
     try:
         naive.wait_ready(120)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                     limits=httpx.Limits(max_connections=64)) as client:  # fmt: skip
-            r, probes = await saturate_with_probe(
-                http_embed(client, "/v1/embed", corpus, 1, openai=False),
-                f"http://127.0.0.1:{port}/healthz", 32, budget,
-            )  # fmt: skip
-        results["naive"] = {"load": row("naive: async def calling the model, 1 worker", r), "healthz": probe_summary(probes)}
+        url = f"http://127.0.0.1:{port}"
+        r, probes = await with_health_probe(
+            load.run(target=url, requests=budget.requests, seconds=budget.seconds, mode="http",
+                     path="/v1/embed", openai="false", concurrency=32, warmup=8),
+            f"{url}/healthz",
+        )  # fmt: skip
+        results["naive"] = {"load": row("naive: async def calls the model", r), "healthz": probe_summary(probes)}
     finally:
         naive.stop()
     return results
 
 
 async def memory_by_workers(
-    model_dir: Path, corpus: list[str], log_dir: Path, budget: Budget, weights_mib: float
+    model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget, weights_mib: float
 ) -> list[dict[str, Any]]:
-    """Peak RSS at saturating load (long and short texts) against the formula."""
-    long_texts = [" ".join(corpus[i : i + 8]) for i in range(0, 256, 8)]  # ~256 tokens each
-    mixed = long_texts + corpus[:256]
+    """Peak RSS at saturating load against the formula.
+
+    The corpus mixes full-length texts (256 tokens: the largest attention
+    matrices) with ordinary ones, so every worker sees its worst batch.
+    """
+    corpus = load.corpus_file.read_text().splitlines()
+    long_texts = [" ".join(corpus[i : i + 8]) for i in range(0, 512, 8)]  # > 256 tokens: truncated
+    mixed = load.corpus_file.with_name("corpus-mixed.txt")
+    mixed.write_text("\n".join(t for pair in zip(long_texts, corpus) for t in pair) + "\n")
+    load = LoadGenerator(load.binary, mixed)
     rows = []
     for workers in (1, 2, 4):
         # 4 single-thread workers on 2 CPUs oversubscribe on purpose here: this
         # run measures memory, not speed. TANDEM_CORE_CPUS lets it start.
         env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": "1",
-               "TANDEM_CORE_CPUS": str(max(workers, 1))}  # fmt: skip
+               "TANDEM_CORE_CPUS": str(workers)}  # fmt: skip
         core, ports = start_core(model_dir, log_dir, f"mem-{workers}", **env)
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.core_grpc}") as channel:
-                await closed_loop(grpc_embed(channel, mixed, 32), concurrency=8,
-                                  max_requests=budget.requests, max_seconds=budget.seconds)  # fmt: skip
+            await load.run(target=f"127.0.0.1:{ports.core_grpc}", requests=budget.requests,
+                           seconds=budget.seconds, texts=32, concurrency=2 * workers + 2)  # fmt: skip
             measured = peak_rss_mib(core)
             startup = startup_seconds(core)
         finally:
@@ -330,32 +338,28 @@ async def memory_by_workers(
     return rows
 
 
-async def config_comparison(model_dir: Path, corpus: list[str], log_dir: Path, budgets: dict[str, Budget]) -> list[dict[str, Any]]:
-    """Same load on the candidate layouts of the CPU: one worker with all threads vs one thread per worker, and int8."""
+async def layouts(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]) -> list[dict[str, Any]]:
+    """Same load on each way to use the CPUs, fp32 and int8."""
     rows = []
     cpus = os.cpu_count() or 1
-    layouts = [
-        ("fp32", 1, cpus),
-        ("fp32", cpus, 1),
-        ("int8", 1, cpus),
-        ("int8", cpus, 1),
-    ]
-    for precision, workers, threads in layouts:
+    for precision, workers, threads in (("fp32", 1, cpus), ("fp32", cpus, 1), ("int8", 1, cpus), ("int8", cpus, 1)):
         env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": str(threads),
                "TANDEM_CORE_PRECISION": precision}  # fmt: skip
-        core, ports = start_core(model_dir, log_dir, f"cfg-{precision}-{workers}x{threads}", **env)
+        core, ports = start_core(model_dir, log_dir, f"layout-{precision}-{workers}x{threads}", **env)
+        target = f"127.0.0.1:{ports.core_grpc}"
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.core_grpc}") as channel:
-                single = grpc_embed(channel, corpus, 1)
-                c1 = await closed_loop(single, concurrency=1, max_requests=budgets["c1"].requests // 2,
-                                       max_seconds=budgets["c1"].seconds, warmup=10)  # fmt: skip
-                sat = await closed_loop(single, concurrency=32, max_requests=budgets["sat"].requests // 2,
-                                        max_seconds=budgets["sat"].seconds / 2, warmup=8)  # fmt: skip
+            c1 = await load.run(target=target, requests=budgets["c1"].requests // 2,
+                                seconds=budgets["c1"].seconds, concurrency=1, warmup=10)  # fmt: skip
+            sat = await load.run(target=target, requests=budgets["sat"].requests // 2,
+                                 seconds=budgets["sat"].seconds / 2, concurrency=32, warmup=8)  # fmt: skip
+            sat32 = await load.run(target=target, requests=budgets["sat"].requests // 64,
+                                   seconds=budgets["sat"].seconds / 2, texts=32, concurrency=4, warmup=2)  # fmt: skip
         finally:
             core.stop()
         rows.append({"precision": precision, "workers": workers, "threads_per_worker": threads,
-                     "c1_p50_ms": round(c1.percentile_ms(50), 2), "sat_texts_per_s": round(sat.texts_per_s, 1),
-                     "sat_p99_ms": round(sat.percentile_ms(99), 1)})  # fmt: skip
+                     "c1_p50_ms": round(c1.latency_ms("p50"), 2), "sat_texts_per_s": round(sat.texts_per_s, 1),
+                     "sat_p99_ms": round(sat.latency_ms("p99"), 1),
+                     "sat32_texts_per_s": round(sat32.texts_per_s, 1)})  # fmt: skip
     return rows
 
 
@@ -387,54 +391,51 @@ def machine() -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    m = data["machine"]
-    raw = data["raw"]
+    m, raw, served_data, side = data["machine"], data["raw"], data["served"], data["http"]
     ceiling = raw["ceiling_texts_per_s"]
-    served_rows = data["served"]["rows"]
-    sat1, sat32 = served_rows[1], served_rows[2]
-    side = data["http"]
+    c1, sat1, sat32 = served_data["rows"][0], served_data["rows"][1], served_data["rows"][2]
+    health = served_data["healthz_under_saturation"]
+    cpus = m["cpus"]
     lines = [
         "# Core benchmark",
         "",
-        f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, with",
+        f"Measured {m['date']} on {cpus} CPUs ({m['cpu_model']}), Python {m['python']}, with",
         "",
         f"    {data['command']}",
         "",
-        "One run, one machine, side by side. The load generator (Python, grpc.aio/httpx) runs on the",
-        "same CPUs as the server; its CPU share is shown per row. Corpus: "
-        f"{data['corpus']['texts']} generated sentences of 16-64 tokens (mean {data['corpus']['mean_tokens']}).",
+        "One run, one machine, side by side. Load comes from `tandem-load` (Go, one gRPC connection),",
+        "which runs on the same CPUs as the server; its CPU share is shown per row. Corpus:",
+        f"{data['corpus']['texts']} generated sentences of 16-64 tokens (mean {data['corpus']['mean_tokens']}),",
+        "bench/corpus.py. Every load loop is bounded in requests and seconds and targets 127.0.0.1.",
         "",
-        "## 1. Raw model limit (no server)",
+        "## 1. Raw model limit (tokenizer + ONNX Runtime in a tight loop, no server)",
         "",
         "| layout | texts/s |",
         "|---|---|",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in raw["layouts"].items()]
-    lines += [
+        *[f"| {k} | {v} |" for k, v in raw["layouts"].items()],
         "",
-        f"Ceiling: **{ceiling} texts/s**. Batch-1 model latency, p50: {raw['single_latency_ms']} ms "
-        f"({m['cpus']} threads).",
+        f"Ceiling: **{ceiling} texts/s**. One text alone through tokenizer + model, p50: "
+        f"{raw['single_latency_ms']['1 thread']} ms on 1 thread, {raw['single_latency_ms'][f'{cpus} threads']} ms "
+        f"on {cpus} threads.",
         "",
-        "## 2. Served over gRPC (default configuration)",
+        f"## 2. Served over gRPC (default configuration: {served_data['layout']})",
         "",
         "| load | texts/s | p50 ms | p99 ms | errors | client CPU |",
         "|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['label']} | {r['texts_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {sum(r['errors'].values())} | {r['client_cpu_share']} |"
-        for r in served_rows
-    ]
-    h = data["served"]["healthz_under_saturation"]
-    lines += [
+        *[
+            f"| {r['label']} | {r['texts_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+            f"{sum(r['errors'].values())} | {r['client_cpu_share']} |"
+            for r in served_data["rows"]
+        ],
         "",
-        f"- Served / raw: single-text **{sat1['texts_per_s'] / ceiling:.2f}**, "
-        f"32-text **{sat32['texts_per_s'] / ceiling:.2f}** (target >= 0.90).",
-        f"- Concurrency 1: p50 {served_rows[0]['p50_ms']} ms vs the model's own {raw['single_latency_ms']} ms "
-        f"(+{served_rows[0]['p50_ms'] - raw['single_latency_ms']:.2f} ms; target <= 1.5 ms).",
-        f"- /healthz while saturated: p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms, "
-        f"{h['failed']} failed of {h['probes']}.",
-        f"- Batches per worker from one client connection: {data['served']['worker_batches']}.",
-        f"- Peak RSS {data['served']['peak_rss_mib']} MiB; start to ready {data['served']['startup_s']} s.",
+        f"- Served / raw ceiling: 1-text requests **{sat1['texts_per_s'] / ceiling:.2f}**, "
+        f"32-text requests **{sat32['texts_per_s'] / ceiling:.2f}** (target >= 0.90).",
+        f"- Concurrency 1: p50 {c1['p50_ms']} ms against the model's own {raw['single_latency_ms']['1 thread']} ms "
+        f"for the same layout (+{c1['p50_ms'] - raw['single_latency_ms']['1 thread']:.2f} ms; target about 1.5 ms).",
+        f"- `/healthz` while saturated: p50 {health['p50_ms']} ms, p99 {health['p99_ms']} ms, "
+        f"max {health['max_ms']} ms, {health['failed']} failed of {health['probes']} (target p99 <= 10 ms).",
+        f"- Batches per worker while one client connection saturated the core: {served_data['worker_batches']}.",
+        f"- Peak RSS {served_data['peak_rss_mib']} MiB; start to ready {served_data['startup_s']} s.",
         "",
         "## 3. The naive pattern, side by side (HTTP, 1 text per request, concurrency 32)",
         "",
@@ -443,43 +444,39 @@ def render(data: dict[str, Any]) -> str:
     ]
     for key in ("ours", "naive"):
         r, hz = side[key]["load"], side[key]["healthz"]
-        lines.append(
-            f"| {r['label']} | {r['texts_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {hz['p50_ms']} | {hz['p99_ms']} | {hz['max_ms']} |"
-        )
+        lines.append(f"| {r['label']} | {r['texts_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+                     f"{hz['p50_ms']} | {hz['p99_ms']} | {hz['max_ms']} |")  # fmt: skip
     ratio = side["ours"]["load"]["texts_per_s"] / max(side["naive"]["load"]["texts_per_s"], 1e-9)
     lines += [
         "",
-        f"Ours / naive throughput: **{ratio:.2f}x** (target >= 1.3x). Target for our /healthz p99 under "
-        "saturation: <= 10 ms.",
+        f"Ours / naive throughput: **{ratio:.2f}x** (target >= 1.3x).",
         "",
         "## 4. Memory by worker count against the formula",
         "",
-        "Saturating load with 32-text requests mixing ~256-token and 16-64-token texts; peak RSS is the",
-        "kernel's high-water mark (VmHWM). Formula: `tandem worker-math` (python-inference/src/tandem/capacity.py).",
+        "32-text requests alternating full-length (256-token) and ordinary texts, at saturation; peak",
+        "RSS is the kernel's high-water mark (VmHWM). Formula: `tandem worker-math`",
+        "(python-inference/src/tandem/capacity.py).",
         "",
         "| workers x threads | peak RSS MiB | formula MiB | formula error | limit MiB | start to ready s |",
         "|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['workers']} x 1 | {r['peak_rss_mib']} | {r['formula_mib']} | {r['error_pct']:+}% | {r['limit_mib']} | {r['startup_s']} |"
-        for r in data["memory"]
-    ]
-    lines += [
+        *[
+            f"| {r['workers']} x 1 | {r['peak_rss_mib']} | {r['formula_mib']} | {r['error_pct']:+}% | "
+            f"{r['limit_mib']} | {r['startup_s']} |"
+            for r in data["memory"]
+        ],
         "",
-        "## 5. Layouts and precision (same load, gRPC)",
+        "## 5. Layouts and precision (same loads, gRPC)",
         "",
-        "| precision | workers x threads | c=1 p50 ms | saturated texts/s (1 text, c=32) | p99 ms |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['precision']} | {r['workers']} x {r['threads_per_worker']} | {r['c1_p50_ms']} | {r['sat_texts_per_s']} | {r['sat_p99_ms']} |"
-        for r in data["layouts"]
-    ]
-    q = data["int8_quality"]
-    lines += [
+        "| precision | workers x threads | c=1 p50 ms | 1 text, c=32: texts/s | p99 ms | 32 texts, c=4: texts/s |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {r['precision']} | {r['workers']} x {r['threads_per_worker']} | {r['c1_p50_ms']} | "
+            f"{r['sat_texts_per_s']} | {r['sat_p99_ms']} | {r['sat32_texts_per_s']} |"
+            for r in data["layouts"]
+        ],
         "",
-        f"int8 quality against the reference vectors: min cosine {q['min_cosine']}, mean {q['mean_cosine']} "
-        "(fp32: >= 0.9999 on every item). fp32 stays the default.",
+        f"int8 quality against the reference vectors: min cosine {data['int8_quality']['min_cosine']}, "
+        f"mean {data['int8_quality']['mean_cosine']} (fp32: >= 0.9999 on every item). fp32 stays the default.",
         "",
     ]
     return "\n".join(lines)
@@ -491,36 +488,46 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     manifest = ModelManifest.read(model_dir)
     tokenizer = TextTokenizer(model_dir / manifest.tokenizer, manifest.max_tokens)
     corpus = make_corpus(CORPUS_SIZE, lambda t: tokenizer.encode([t])[0].token_count)
-    tokenized = tokenizer.encode(corpus)
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    corpus_file = args.log_dir / "corpus.txt"
+    corpus_file.write_text("\n".join(corpus) + "\n")
+    load = LoadGenerator(args.load_bin, corpus_file)
     graph = manifest.graph_path(model_dir, "fp32")
     cpus = os.cpu_count() or 1
-    batches = _sorted_batches(tokenized, 32)
     passes = 1 if args.quick else 3
+    by32 = sorted_batches(corpus, tokenizer, 32)
+    by8 = sorted_batches(corpus, tokenizer, 8)
+    unsorted32 = [corpus[i : i + 32] for i in range(0, len(corpus), 32)]
     print("raw model limit ...", flush=True)
-    layouts = {
-        f"1 session x {cpus} threads, sorted batches of 32": raw_one_session(graph, cpus, batches, passes),
-        f"1 session x {cpus} threads, sorted batches of 8": raw_one_session(graph, cpus, _sorted_batches(tokenized, 8), passes),
-        f"{cpus} sessions x 1 thread, one process (threads)": raw_threads(graph, cpus, batches, passes),
-        f"{cpus} processes x 1 thread": raw_processes(graph, cpus, batches, passes),
-        "1 session x 1 thread, unsorted batches of 32": raw_one_session(graph, 1, [[t.ids for t in tokenized[i:i + 32]] for i in range(0, len(tokenized), 32)], 1),
+    layouts_raw = {
+        f"1 session x {cpus} threads, sorted batches of 32": raw_one_session(tokenizer, graph, cpus, by32, passes),
+        f"1 session x {cpus} threads, sorted batches of 8": raw_one_session(tokenizer, graph, cpus, by8, passes),
+        f"{cpus} sessions x 1 thread in one process (threads), sorted batches of 8": raw_threads(tokenizer, graph, cpus, by8, passes),
+        f"{cpus} sessions x 1 thread in one process (threads), sorted batches of 32": raw_threads(tokenizer, graph, cpus, by32, passes),
+        f"{cpus} processes x 1 thread, sorted batches of 8": raw_processes(model_dir, cpus, by8, passes),
+        f"{cpus} sessions x 1 thread (threads), unsorted batches of 32": raw_threads(tokenizer, graph, cpus, unsorted32, passes),
     }  # fmt: skip
     raw = {
-        "layouts": {k: round(v, 1) for k, v in layouts.items()},
-        "ceiling_texts_per_s": round(max(layouts.values()), 1),
-        "single_latency_ms": round(raw_single_latency_ms(graph, cpus, tokenized), 2),
+        "layouts": {k: round(v, 1) for k, v in layouts_raw.items()},
+        "ceiling_texts_per_s": round(max(layouts_raw.values()), 1),
+        "single_latency_ms": {
+            "1 thread": round(raw_single_latency_ms(tokenizer, graph, 1, corpus), 2),
+            f"{cpus} threads": round(raw_single_latency_ms(tokenizer, graph, cpus, corpus), 2),
+        },
     }
     print("served ...", flush=True)
-    served_data = await served(model_dir, corpus, args.log_dir, budgets)
+    served_data = await served(model_dir, load, args.log_dir, budgets)
+    served_data["layout"] = f"{cpus} workers x 1 thread"
     print("naive side by side ...", flush=True)
-    http_data = await http_side_by_side(model_dir, corpus, args.log_dir, budgets["sat"])
+    http_data = await http_side_by_side(model_dir, load, args.log_dir, budgets["sat"])
     print("memory ...", flush=True)
-    memory = await memory_by_workers(model_dir, corpus, args.log_dir, budgets["mem"], manifest.weights_bytes / MIB)
+    memory = await memory_by_workers(model_dir, load, args.log_dir, budgets["mem"], manifest.weights_bytes / MIB)
     print("layouts ...", flush=True)
-    layout_rows = await config_comparison(model_dir, corpus, args.log_dir, budgets)
+    layout_rows = await layouts(model_dir, load, args.log_dir, budgets)
     return {
         "command": args.command,
         "machine": machine(),
-        "corpus": {"texts": len(corpus), "mean_tokens": round(statistics.mean(t.token_count for t in tokenized), 1)},
+        "corpus": {"texts": len(corpus), "mean_tokens": round(statistics.mean(t.token_count for t in tokenizer.encode(corpus)), 1)},
         "raw": raw,
         "served": served_data,
         "http": http_data,
@@ -533,6 +540,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
     parser.add_argument("--reference", type=Path, default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "core.md")
     parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")

@@ -36,21 +36,38 @@ def _inputs(**overrides: object) -> CapacityInputs:
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
-def test_memory_is_base_plus_workers_times_per_worker(workers: int) -> None:
+def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
     plan = plan_capacity(_inputs(cpus=4, workers=workers, threads_per_worker=1))
-    per_worker = math.ceil(
-        WEIGHTS_MIB + SESSION_OVERHEAD_MIB + 1024 * ACTIVATION_BYTES_PER_TOKEN / MIB
-    )
-    assert plan.per_worker_mib == per_worker
-    assert plan.memory_request_mib == BASE_MIB + workers * per_worker
+    model = math.ceil(WEIGHTS_MIB + SESSION_OVERHEAD_MIB)
+    per_worker = math.ceil(1024 * ACTIVATION_BYTES_PER_TOKEN / MIB)
+    assert (plan.model_copies, plan.model_mib, plan.per_worker_mib) == (1, model, per_worker)
+    assert plan.memory_request_mib == BASE_MIB + model + workers * per_worker
     assert plan.memory_limit_mib == math.ceil(plan.memory_request_mib * (1 + HEADROOM))
 
 
-def test_threads_fill_the_quota_by_default() -> None:
-    assert plan_capacity(_inputs(cpus=4)).threads_per_worker == 4
+def test_multi_threaded_workers_each_hold_a_model_copy() -> None:
+    plan = plan_capacity(_inputs(cpus=4, workers=2, threads_per_worker=2))
+    assert plan.model_copies == 2
+    assert plan.memory_request_mib == BASE_MIB + 2 * plan.model_mib + 2 * plan.per_worker_mib
+
+
+def test_activation_memory_follows_the_batch_token_budget() -> None:
+    small = plan_capacity(_inputs(max_batch_tokens=512))
+    large = plan_capacity(_inputs(max_batch_tokens=2048))
+    assert large.per_worker_mib == 4 * small.per_worker_mib
+
+
+def test_default_layout_is_one_single_threaded_worker_per_cpu() -> None:
+    plan = plan_capacity(_inputs(cpus=4))
+    assert (plan.workers, plan.threads_per_worker, plan.cpu_threads) == (4, 1, 4)
+    assert plan_capacity(_inputs(cpus=1.5)).workers == 2  # a fractional quota rounds up
+
+
+def test_given_workers_or_threads_fill_the_rest_of_the_quota() -> None:
     plan = plan_capacity(_inputs(cpus=4, workers=2))
-    assert (plan.workers, plan.threads_per_worker, plan.cpu_threads) == (2, 2, 4)
-    assert plan_capacity(_inputs(cpus=1.5)).threads_per_worker == 2  # fractional rounds up
+    assert (plan.workers, plan.threads_per_worker) == (2, 2)
+    plan = plan_capacity(_inputs(cpus=4, threads_per_worker=4))
+    assert (plan.workers, plan.threads_per_worker) == (1, 4)
 
 
 def test_oversubscription_is_refused_naming_the_setting() -> None:

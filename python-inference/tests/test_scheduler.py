@@ -182,6 +182,7 @@ async def test_cancelled_callers_work_is_dropped() -> None:
     )
     await asyncio.sleep(0.01)
     gone.cancel()
+    await asyncio.sleep(0.01)  # the cancellation reaches the scheduler
     gate.set()
     await busy
     await scheduler.embed(_rows((2, 8)), normalize=False, deadline=_deadline())

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from tandem.settings import Settings
+from tandem.settings import ENV_PREFIX, Settings
 
 
 def test_defaults_are_loopback_and_documented_ports(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,3 +45,13 @@ def test_request_limit_must_fit_the_queue(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("TANDEM_CORE_MAX_QUEUE_TEXTS", "100")
     with pytest.raises(ValidationError, match="TANDEM_CORE_MAX_QUEUE_TEXTS"):
         Settings()
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "core.md").read_text()
+    missing = [
+        f"{ENV_PREFIX}{name.upper()}"
+        for name in Settings.model_fields
+        if f"`{ENV_PREFIX}{name.upper()}`" not in doc
+    ]
+    assert not missing, f"add to docs/core.md: {missing}"

@@ -1,16 +1,18 @@
 """Worker math: one formula for CPU threads and memory, used by the service and the chart.
 
-    threads  = workers x threads_per_worker            <= CPUs the container gets
-    memory   = base + workers x (model + peak batch)   (the working set)
-    request  = memory
-    limit    = memory x (1 + headroom), rounded up to whole MiB
+    threads      = workers x threads_per_worker             <= CPUs the container gets
+    model copies = 1 when workers are single-threaded (they share one ORT session),
+                   else one per worker (each needs its own intra-op thread pool)
+    memory       = base + copies x model + workers x peak batch activations
+    request      = memory
+    limit        = memory x (1 + headroom), rounded up to whole MiB
 
 ``tandem worker-math`` prints this as JSON; the Helm chart renders the core's
 resources with the same formula (deploy/helm/tandem/templates/_helpers.tpl),
 and a test checks the two agree for a matrix of inputs. The constants are
 measured, not guessed: ``make bench-core`` measures peak RSS at saturating
 load for 1, 2 and 4 workers and compares it with this formula
-(docs/benchmarks/core.md).
+(docs/benchmarks/core.md, docs/worker-math.md).
 """
 
 from __future__ import annotations
@@ -23,15 +25,15 @@ MIB = 1 << 20
 # Resident memory of a started core without any model session: CPython,
 # numpy, ONNX Runtime, grpcio, FastAPI/uvicorn, tokenizers and the tokenizer's
 # vocabulary. Measured (docs/benchmarks/core.md).
-BASE_MIB = 140
-# A session holds its own copy of the weights, pre-packed for the CPU's GEMM
-# kernels, plus allocator overhead: measured per precision, per MiB of weights.
+BASE_MIB = 130
+# A session holds its own copy of the weights, plus allocator and graph
+# overhead: per MiB of weights, per precision.
 SESSION_WEIGHT_FACTOR = {"fp32": 1.0, "int8": 1.0}
-SESSION_OVERHEAD_MIB = 8
-# Activation memory per padded token of a batch at the model's width, kept by
-# ORT's arena after the first batch of that size (hidden 384, FFN 1536, 12
-# heads x sequence attention scores, plus the pooled copies).
-ACTIVATION_BYTES_PER_TOKEN = 16 * 1024
+SESSION_OVERHEAD_MIB = 16
+# Activation memory per padded token of a batch, which ORT's arena keeps after
+# the largest batch a worker has run: hidden states (384), FFN (1536), and
+# 12 heads x sequence attention scores at up to 256 tokens per row.
+ACTIVATION_BYTES_PER_TOKEN = 40 * 1024
 HEADROOM = 0.25
 
 
@@ -55,7 +57,9 @@ class CapacityPlan:
     cpu_threads: int  # workers x threads_per_worker
     cpus: float
     base_mib: int
-    per_worker_mib: int
+    model_copies: int
+    model_mib: int  # one session's weights and overhead
+    per_worker_mib: int  # one worker's peak batch activations
     memory_request_mib: int
     memory_limit_mib: int
 
@@ -69,21 +73,28 @@ class CapacityError(ValueError):
 
 def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
     whole_cpus = max(1, math.ceil(inputs.cpus - 1e-9))
-    workers = inputs.workers or 1
-    threads = inputs.threads_per_worker or max(1, whole_cpus // workers)
+    # Default layout: one single-threaded worker per CPU. Measured here it
+    # gives the most throughput and degrades gracefully when the loop or a
+    # neighbour takes CPU (one slow thread does not stall a parallel region).
+    # One worker with all CPUs as threads has lower latency for a lone request.
+    if inputs.workers:
+        workers = inputs.workers
+        threads = inputs.threads_per_worker or max(1, whole_cpus // workers)
+    else:
+        threads = inputs.threads_per_worker or 1
+        workers = max(1, whole_cpus // threads)
     if workers * threads > whole_cpus:
         raise CapacityError(
             f"{workers} workers x {threads} threads = {workers * threads} CPU threads, but the "
             f"container gets {inputs.cpus:g} CPUs: lower TANDEM_CORE_WORKERS or "
             "TANDEM_CORE_THREADS_PER_WORKER, or give the pod more CPU"
         )
-    per_worker = (
-        inputs.weights_mib * SESSION_WEIGHT_FACTOR[inputs.precision]
-        + SESSION_OVERHEAD_MIB
-        + inputs.max_batch_tokens * ACTIVATION_BYTES_PER_TOKEN / MIB
+    model_copies = 1 if threads == 1 else workers
+    model_mib = math.ceil(
+        inputs.weights_mib * SESSION_WEIGHT_FACTOR[inputs.precision] + SESSION_OVERHEAD_MIB
     )
-    per_worker_mib = math.ceil(per_worker)
-    request = BASE_MIB + workers * per_worker_mib
+    per_worker_mib = math.ceil(inputs.max_batch_tokens * ACTIVATION_BYTES_PER_TOKEN / MIB)
+    request = BASE_MIB + model_copies * model_mib + workers * per_worker_mib
     limit = math.ceil(request * (1 + inputs.headroom))
     return CapacityPlan(
         workers=workers,
@@ -91,6 +102,8 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         cpu_threads=workers * threads,
         cpus=inputs.cpus,
         base_mib=BASE_MIB,
+        model_copies=model_copies,
+        model_mib=model_mib,
         per_worker_mib=per_worker_mib,
         memory_request_mib=request,
         memory_limit_mib=limit,
@@ -104,8 +117,9 @@ def check_memory_limit(plan: CapacityPlan, limit_bytes: int | None) -> None:
     limit_mib = limit_bytes // MIB
     if plan.memory_request_mib > limit_mib:
         raise CapacityError(
-            f"{plan.workers} workers need about {plan.memory_request_mib} MiB "
-            f"({plan.base_mib} base + {plan.workers} x {plan.per_worker_mib} per worker) but the "
+            f"{plan.workers} workers need about {plan.memory_request_mib} MiB ({plan.base_mib} base"
+            f" + {plan.model_copies} x {plan.model_mib} model + {plan.workers} x "
+            f"{plan.per_worker_mib} per worker) but the "
             f"memory limit is {limit_mib} MiB: lower TANDEM_CORE_WORKERS or "
             "TANDEM_CORE_MAX_BATCH_TOKENS, or raise the memory limit"
         )

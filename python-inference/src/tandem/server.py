@@ -125,12 +125,18 @@ async def serve(
         await _drain(settings, lifecycle, scheduler)
     finally:
         log.info("stopping servers")
+        deadline = loop.time() + settings.shutdown_grace_s
+        # Accepted work first: every queued and running batch finishes.
+        if scheduler is not None:
+            await scheduler.close(settings.shutdown_grace_s)
+        # gRPC cancels calls that arrived but were not yet handed to a
+        # handler when the server stops (grpc/grpc#41785): clients would see
+        # CANCELLED, not the retryable UNAVAILABLE. So keep refusing with
+        # UNAVAILABLE until callers have gone quiet, then stop.
+        await grpc_edge.quiesce(quiet_s=0.25, until=deadline)
         http_server.should_exit = True
         await asyncio.gather(
-            grpc_edge.stop(settings.shutdown_grace_s),
-            scheduler.close(settings.shutdown_grace_s) if scheduler else asyncio.sleep(0),
-            http_task,
-            return_exceptions=True,
+            grpc_edge.stop(max(0.0, deadline - loop.time())), http_task, return_exceptions=True
         )
         lag_task.cancel()
         tokenize_pool.shutdown(wait=False, cancel_futures=True)
@@ -206,6 +212,12 @@ def _load_model(
 ) -> tuple[TextTokenizer, list[OnnxEncoder]]:
     tokenizer = TextTokenizer(settings.model_dir / manifest.tokenizer, manifest.max_tokens)
     graph = manifest.graph_path(settings.model_dir, settings.precision)
+    if plan.threads_per_worker == 1:
+        # Single-threaded workers share one session: ORT runs concurrent
+        # run() calls on the calling threads, and the weights exist once.
+        shared = OnnxEncoder(graph, 1)
+        return tokenizer, [shared] * plan.workers
+    # Multi-threaded workers each need their own intra-op thread pool.
     encoders = [OnnxEncoder(graph, plan.threads_per_worker) for _ in range(plan.workers)]
     return tokenizer, encoders
 

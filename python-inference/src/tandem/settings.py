@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         1024, ge=256, le=65536, description="Padded tokens (rows x longest row) in one batch."
     )
     max_padding_ratio: float = Field(
-        0.25, ge=0.0, le=1.0, description="Largest share of a batch's tokens that may be padding."
+        0.05, ge=0.0, le=1.0, description="Largest share of a batch's tokens that may be padding."
     )
     max_queue_delay_ms: float = Field(
         2.0, ge=0.0, le=100.0, description="How long a text may wait for batch-mates under load."

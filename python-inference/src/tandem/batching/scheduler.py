@@ -1,10 +1,14 @@
 """The batch scheduler: a bounded queue of texts and a pool of inference workers.
 
-Requests put their tokenized texts on one queue and await a future. A single
-dispatcher task on the event loop forms batches (see planner.py) and hands
-each to a free worker, which runs it on its own thread: ONNX Runtime releases
-the GIL, so the event loop keeps serving (health checks included) while every
-core computes. The loop itself never runs model code.
+Requests put their tokenized texts on one queue and await a future on the
+event loop. Each worker is a thread that owns one model session: when it is
+free it takes the next batch from the queue itself (see planner.py for which
+texts go together), runs it (ONNX Runtime releases the GIL, so workers use
+every core while the loop keeps serving), and hands the vectors back to the
+loop. The loop never runs model code and never sits between a worker and its
+next batch: a worker goes from one batch to the next without waiting for the
+loop to wake up, which on a busy 2-CPU machine is worth several percent of
+throughput (docs/benchmarks/core.md).
 
 Guarantees:
 - Bounded memory: the queue holds at most ``max_queue_texts`` texts and
@@ -19,11 +23,10 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +61,7 @@ class BatchedVectors:
 class BatchInfo:
     """What one batch carried; passed to the batch observer (tracing hooks)."""
 
+    worker: int
     texts: int
     real_tokens: int
     padded_tokens: int
@@ -67,32 +71,39 @@ class BatchInfo:
 
 
 class _Job:
-    """One request's texts on their way through the queue and the workers."""
+    """One request's texts on their way through the queue and the workers.
+
+    Its future is touched only on the event loop. Worker threads read
+    ``abandoned`` and ``deadline`` (plain attributes: safe to read anywhere).
+    """
 
     __slots__ = (
-        "deadline", "first_start", "future", "job_id", "last_end", "normalize",
-        "output", "remaining", "rows", "submitted",
+        "abandoned", "deadline", "first_start", "future", "job_id", "last_end",
+        "normalize", "output", "remaining", "rows", "submitted",
     )  # fmt: skip
 
     def __init__(
-        self, job_id: int, rows: Sequence[np.ndarray], normalize: bool, deadline: float
+        self,
+        job_id: int,
+        rows: Sequence[np.ndarray],
+        normalize: bool,
+        deadline: float,
+        future: asyncio.Future[BatchedVectors],
     ) -> None:
         self.job_id = job_id
         self.rows = rows
         self.normalize = normalize
-        self.deadline = deadline  # loop time
-        self.future: asyncio.Future[BatchedVectors] = asyncio.get_running_loop().create_future()
+        self.deadline = deadline  # time.monotonic(), the event loop's clock
+        self.future = future
+        self.abandoned = False  # deadline passed or caller gone: skip its texts
         self.output: np.ndarray | None = None
         self.remaining = len(rows)
         self.submitted = time.perf_counter()
         self.first_start = 0.0
         self.last_end = 0.0
 
-    @property
-    def finished(self) -> bool:
-        return self.future.done()
-
     def fail(self, exc: BaseException) -> None:
+        self.abandoned = True
         if not self.future.done():
             self.future.set_exception(exc)
 
@@ -123,7 +134,7 @@ class _Item:
 
 
 class BatchScheduler:
-    """Queues texts from many requests and runs them in length-sorted batches."""
+    """Queues texts from many requests; worker threads run them in length-sorted batches."""
 
     def __init__(
         self,
@@ -135,26 +146,31 @@ class BatchScheduler:
     ) -> None:
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
-        self._workers = list(workers)
-        self._idle_workers: list[int] = list(range(len(workers)))  # indices into _workers
-        self._worker_count = len(workers)
-        self._executor = ThreadPoolExecutor(len(workers), thread_name_prefix="inference")
+        self._loop = asyncio.get_running_loop()
         self._batch_limits = batch_limits
         self._queue_limits = queue_limits
         self._metrics = metrics
         self._on_batch = on_batch
-        self._pending: list[_Item] = []  # arrival order
+        # Everything below is shared with the worker threads, under _ready.
+        self._ready = threading.Condition()
+        self._pending: list[_Item] = []  # arrival order: index 0 is the oldest
         self._queued_tokens = 0
-        self._next_job_id = 0
-        self._wakeup = asyncio.Event()
+        self._busy = 0
+        self._worker_count = len(workers)
         self._accepting = True
-        self._batches: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._texts_per_second = 0.0  # moving average, for Retry-After hints
-        self._dispatcher = asyncio.get_running_loop().create_task(
-            self._dispatch_forever(), name="batch-dispatcher"
-        )
+        self._next_job_id = 0
+        self._threads = [
+            threading.Thread(
+                target=self._work, args=(index, encode), name=f"inference-{index}", daemon=True
+            )
+            for index, encode in enumerate(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    # --- Requests -------------------------------------------------------------
+    # --- Requests (event loop) --------------------------------------------------
 
     async def embed(
         self, rows: Sequence[np.ndarray], *, normalize: bool, deadline: float
@@ -167,32 +183,33 @@ class BatchScheduler:
         """
         if not self._accepting:
             raise Unavailable("the core is shutting down; retry on another backend")
-        loop = asyncio.get_running_loop()
-        if deadline <= loop.time():
+        if deadline <= self._loop.time():
             self._metrics.rejected.labels("deadline").inc(len(rows))
             raise DeadlineExceeded("the deadline passed before the texts were queued")
         tokens = sum(int(row.shape[0]) for row in rows)
-        self._admit(len(rows), tokens)
-
-        job = _Job(self._next_job_id, rows, normalize, deadline)
+        job = _Job(self._next_job_id, rows, normalize, deadline, self._loop.create_future())
         self._next_job_id += 1
-        self._pending.extend(_Item(job, i, int(row.shape[0])) for i, row in enumerate(rows))
-        self._queued_tokens += tokens
-        self._publish_queue_depth()
-        self._wakeup.set()
+        with self._ready:
+            self._admit(len(rows), tokens)
+            self._pending.extend(_Item(job, i, int(row.shape[0])) for i, row in enumerate(rows))
+            self._queued_tokens += tokens
+            self._publish_queue_depth()
+            self._ready.notify()
         try:
             async with asyncio.timeout_at(deadline):
                 return await job.future
         except TimeoutError:
             raise DeadlineExceeded("the deadline passed while the texts were queued") from None
         finally:
-            if not job.finished:
-                # Deadline or caller gone: the dispatcher drops the rest.
+            # Answered, expired or caller gone (a cancelled await cancels the
+            # future too): either way workers skip any of its texts still queued.
+            job.abandoned = True
+            if not job.future.done():
                 job.fail(DeadlineExceeded("abandoned"))
                 job.future.exception()  # mark retrieved: nobody awaits it now
-                self._wakeup.set()
 
     def _admit(self, texts: int, tokens: int) -> None:
+        """Refuse a request the queue cannot hold (caller holds the lock)."""
         limits = self._queue_limits
         queued_texts = len(self._pending)
         # An empty queue takes any single request (its size is already bounded
@@ -202,104 +219,96 @@ class BatchScheduler:
             or self._queued_tokens + tokens > limits.max_tokens
         ):
             self._metrics.rejected.labels("queue_full").inc(texts)
+            rate = self._texts_per_second or 100.0
             raise Overloaded(
                 f"the queue is full ({queued_texts} texts, {self._queued_tokens} tokens waiting)",
-                retry_after_s=self._drain_estimate_s(),
+                retry_after_s=min(max(queued_texts / rate, 0.05), 30.0),
             )
 
-    def _drain_estimate_s(self) -> float:
-        """Roughly how long until the current queue is worked off."""
-        rate = self._texts_per_second or 100.0
-        return min(max(len(self._pending) / rate, 0.05), 30.0)
+    # --- Workers (their own threads) ---------------------------------------------
 
-    # --- Dispatching --------------------------------------------------------------
-
-    async def _dispatch_forever(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _work(self, worker: int, encode: EncodeFn) -> None:
         while True:
-            self._drop_dead_items(loop.time())
-            if not self._idle_workers or not self._pending:
-                await self._wait_for_change(None)
+            batch = self._next_batch()
+            if batch is None:
+                return
+            rows = [item.job.rows[item.index] for item in batch]
+            normalize = np.fromiter((item.job.normalize for item in batch), bool, len(batch))
+            self._metrics.worker_batches.labels(str(worker)).inc()
+            self._metrics.busy_workers.inc()
+            started = time.perf_counter()
+            try:
+                vectors = _compute(encode, rows, normalize)
+            except Exception as exc:
+                log.exception("inference batch failed", extra={"texts": len(batch)})
+                self._loop.call_soon_threadsafe(_fail_all, batch, exc)
                 continue
-            # Under load (some worker busy) the oldest text may wait up to
-            # max_delay for batch-mates. On an idle core it runs at once:
-            # waiting would only add latency, nobody else is coming soon.
-            busy = self._worker_count - len(self._idle_workers)
-            if busy and not self._full_batch_waiting():
-                wait = self._pending[0].job.submitted + self._queue_limits.max_delay_s
-                remaining = wait - time.perf_counter()
-                if remaining > 0:
-                    await self._wait_for_change(remaining)
-                    continue
-            batch = self._take_batch()
-            worker = self._idle_workers.pop()
-            task = loop.create_task(self._run_batch(worker, batch))
-            self._batches.add(task)
-            task.add_done_callback(self._batches.discard)
+            finally:
+                self._metrics.busy_workers.dec()
+                with self._ready:
+                    self._busy -= 1
+                    self._ready.notify_all()  # a batch may be waiting for a free worker
+            ended = time.perf_counter()
+            self._record_batch(worker, batch, started, ended)
+            self._loop.call_soon_threadsafe(_deliver_all, batch, vectors, started, ended)
 
-    async def _wait_for_change(self, at_most_s: float | None) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), at_most_s)
-        self._wakeup.clear()
+    def _next_batch(self) -> list[_Item] | None:
+        """Block until a batch is due; None once closing and nothing is left."""
+        with self._ready:
+            while True:
+                self._drop_dead_items()
+                if not self._pending:
+                    if self._closing:
+                        return None
+                    self._ready.wait()
+                    continue
+                # Under load (another worker busy) the oldest text may wait up
+                # to max_delay for batch-mates. On an idle core it runs at
+                # once: waiting would only add latency, nobody else is coming.
+                if self._busy and not self._full_batch_waiting():
+                    due = self._pending[0].job.submitted + self._queue_limits.max_delay_s
+                    remaining = due - time.perf_counter()
+                    if remaining > 0:
+                        self._ready.wait(remaining)
+                        continue
+                self._busy += 1
+                return self._take_batch()
 
     def _full_batch_waiting(self) -> bool:
         limits = self._batch_limits
         return len(self._pending) >= limits.max_size or self._queued_tokens >= limits.max_tokens
 
-    def _drop_dead_items(self, now: float) -> None:
+    def _drop_dead_items(self) -> None:
         """Remove texts whose request expired or went away, before computing them."""
-        dead = [item for item in self._pending if item.job.finished or item.job.deadline <= now]
+        now = time.monotonic()
+        dead = [item for item in self._pending if item.job.abandoned or item.job.deadline <= now]
         if not dead:
             return
-        for item in dead:
-            if not item.job.finished:
-                item.job.fail(DeadlineExceeded("the deadline passed while the texts were queued"))
         self._metrics.rejected.labels("deadline").inc(len(dead))
+        expired = {id(item.job): item.job for item in dead if not item.job.abandoned}
+        for job in expired.values():
+            job.abandoned = True
+            self._loop.call_soon_threadsafe(
+                job.fail, DeadlineExceeded("the deadline passed while the texts were queued")
+            )
         dead_ids = {id(item) for item in dead}
         self._pending = [item for item in self._pending if id(item) not in dead_ids]
         self._queued_tokens -= sum(item.length for item in dead)
         self._publish_queue_depth()
 
     def _take_batch(self) -> list[_Item]:
-        # pending is in arrival order, so index 0 is the oldest text.
         chosen = plan_batch([item.length for item in self._pending], 0, self._batch_limits)
         chosen_set = set(chosen)
         batch = [self._pending[i] for i in chosen]
         self._pending = [item for i, item in enumerate(self._pending) if i not in chosen_set]
         self._queued_tokens -= sum(item.length for item in batch)
         self._publish_queue_depth()
+        waited = time.perf_counter()
+        for item in batch:
+            self._metrics.queue_wait_seconds.observe(waited - item.job.submitted)
         return batch
 
-    async def _run_batch(self, worker: int, batch: list[_Item]) -> None:
-        loop = asyncio.get_running_loop()
-        rows = [item.job.rows[item.index] for item in batch]
-        normalize = np.fromiter(
-            (item.job.normalize for item in batch), dtype=bool, count=len(batch)
-        )
-        started = time.perf_counter()
-        for item in batch:
-            self._metrics.queue_wait_seconds.observe(started - item.job.submitted)
-        self._metrics.busy_workers.inc()
-        self._metrics.worker_batches.labels(str(worker)).inc()
-        try:
-            vectors = await loop.run_in_executor(
-                self._executor, _compute, self._workers[worker], rows, normalize
-            )
-        except Exception as exc:
-            log.exception("inference batch failed", extra={"texts": len(batch)})
-            for item in batch:
-                item.job.fail(exc)
-            return
-        finally:
-            self._metrics.busy_workers.dec()
-            self._idle_workers.append(worker)
-            self._wakeup.set()
-        ended = time.perf_counter()
-        for item, vector in zip(batch, vectors, strict=True):
-            item.job.deliver(item.index, vector, started, ended)
-        self._record_batch(batch, started, ended)
-
-    def _record_batch(self, batch: list[_Item], started: float, ended: float) -> None:
+    def _record_batch(self, worker: int, batch: list[_Item], started: float, ended: float) -> None:
         real = sum(item.length for item in batch)
         padded = len(batch) * max(item.length for item in batch)
         duration = ended - started
@@ -311,22 +320,23 @@ class BatchScheduler:
         m.batch_padding_tokens.inc(padded - real)
         # Throughput of the whole pool, for Retry-After: one worker's rate times workers.
         rate = len(batch) / max(duration, 1e-6) * self._worker_count
-        self._texts_per_second = (
-            rate if not self._texts_per_second else (0.8 * self._texts_per_second + 0.2 * rate)
-        )
+        previous = self._texts_per_second
+        self._texts_per_second = rate if not previous else 0.8 * previous + 0.2 * rate
         if self._on_batch is not None:
             job_ids = tuple(dict.fromkeys(item.job.job_id for item in batch))
-            self._on_batch(BatchInfo(len(batch), real, padded, started, ended, job_ids))
+            info = BatchInfo(worker, len(batch), real, padded, started, ended, job_ids)
+            self._loop.call_soon_threadsafe(self._on_batch, info)
 
     def _publish_queue_depth(self) -> None:
         self._metrics.queue_texts.set(len(self._pending))
         self._metrics.queue_tokens.set(self._queued_tokens)
 
-    # --- Lifecycle ----------------------------------------------------------------
+    # --- Lifecycle ---------------------------------------------------------------
 
     @property
     def queued_texts(self) -> int:
-        return len(self._pending)
+        with self._ready:
+            return len(self._pending)
 
     def stop_accepting(self) -> None:
         """Refuse new requests (Unavailable); queued and running work carries on."""
@@ -335,31 +345,43 @@ class BatchScheduler:
     async def close(self, grace_s: float) -> None:
         """Stop accepting, let queued and running work finish within ``grace_s``, stop."""
         self.stop_accepting()
-        try:
-            async with asyncio.timeout(grace_s):
-                while self._pending or self._batches:
-                    self._wakeup.set()
-                    await asyncio.sleep(0.01)
-        except TimeoutError:
-            log.warning(
-                "shutdown grace period over; failing unfinished work",
-                extra={"queued_texts": len(self._pending), "running_batches": len(self._batches)},
-            )
-            for item in self._pending:
-                item.job.fail(Unavailable("the core shut down before computing this request"))
-            self._pending.clear()
-        self._dispatcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._dispatcher
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+        # Workers exit once the queue is empty; the loop keeps running (and
+        # delivering their results) while this waits for them off the loop.
+        await asyncio.to_thread(self._join_workers, time.monotonic() + grace_s)
+        with self._ready:
+            leftovers = self._pending
+            self._pending = []
+            self._queued_tokens = 0
+        if leftovers:
+            log.warning("shutdown grace period over; failing unfinished work",
+                        extra={"queued_texts": len(leftovers)})  # fmt: skip
+            _fail_all(leftovers, Unavailable("the core shut down before computing this request"))
+        await asyncio.sleep(0)  # let deliveries already scheduled by workers run
+
+    def _join_workers(self, deadline: float) -> None:
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _compute(worker: EncodeFn, rows: Sequence[np.ndarray], normalize: np.ndarray) -> np.ndarray:
+def _compute(encode: EncodeFn, rows: Sequence[np.ndarray], normalize: np.ndarray) -> np.ndarray:
     """Worker-thread side of a batch: model, then L2-normalise the rows that asked."""
-    vectors = worker(rows)
+    vectors = encode(rows)
     if normalize.any():
         selected = vectors[normalize]
         norms = np.linalg.norm(selected, axis=1, keepdims=True)
         # Same epsilon as torch.nn.functional.normalize in sentence-transformers.
         vectors[normalize] = selected / np.maximum(norms, 1e-12)
     return vectors
+
+
+def _deliver_all(batch: list[_Item], vectors: np.ndarray, started: float, ended: float) -> None:
+    for item, vector in zip(batch, vectors, strict=True):
+        item.job.deliver(item.index, vector, started, ended)
+
+
+def _fail_all(batch: list[_Item], exc: BaseException) -> None:
+    for item in batch:
+        item.job.fail(exc)

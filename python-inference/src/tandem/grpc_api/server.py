@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -51,14 +53,14 @@ class GrpcEdge:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> None:
         self.server = grpc.aio.server(options=channel_options(settings))
         self.health = health.aio.HealthServicer()
+        self.servicer = EmbeddingServicer(
+            lifecycle,
+            metrics,
+            default_timeout_s=settings.default_timeout_s,
+            access_log=settings.access_log,
+        )
         pb_grpc.add_EmbeddingServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            EmbeddingServicer(
-                lifecycle,
-                metrics,
-                default_timeout_s=settings.default_timeout_s,
-                access_log=settings.access_log,
-            ),
-            self.server,
+            self.servicer, self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -77,6 +79,15 @@ class GrpcEdge:
     async def publish_readiness(self, ready: bool) -> None:
         for service in READINESS_SERVICES:
             await self.health.set(service, _SERVING if ready else _NOT_SERVING)
+
+    async def quiesce(self, *, quiet_s: float, until: float) -> None:
+        """Wait until no Embed call has arrived for ``quiet_s`` (or loop time ``until``)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wake = min(self.servicer.last_call_at + quiet_s, until)
+            if wake <= loop.time():
+                return
+            await asyncio.sleep(wake - loop.time())
 
     async def stop(self, grace_s: float) -> None:
         await self.server.stop(grace_s)

@@ -33,10 +33,12 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
         self._access_log = access_log
+        self.last_call_at = 0.0  # loop time of the latest Embed call (for shutdown)
 
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
+        self.last_call_at = asyncio.get_running_loop().time()
         request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
         with track_request(self._metrics, "grpc", "Embed", access_log=self._access_log) as record:
             try:

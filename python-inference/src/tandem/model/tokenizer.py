@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+_SEQUENTIAL_TEXTS = 4
+
 
 @dataclass(frozen=True, slots=True)
 class TokenizedText:
@@ -44,8 +46,12 @@ class TextTokenizer:
         self.max_tokens = max_tokens
 
     def encode(self, texts: Sequence[str]) -> list[TokenizedText]:
-        # encode_batch runs in Rust without the GIL (in parallel for batches).
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # encode_batch fans out to a Rust thread pool without the GIL: worth it
+        # for many texts, but for a few the hand-off costs more than the work.
+        if len(texts) <= _SEQUENTIAL_TEXTS:
+            encodings = [self._tokenizer.encode(text) for text in texts]
+        else:
+            encodings = self._tokenizer.encode_batch(list(texts))
         out = []
         for encoding in encodings:
             ids = np.asarray(encoding.ids, dtype=np.int32)
