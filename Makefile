@@ -41,12 +41,12 @@ help: ## List the targets
 run: install model gateway ## Start core and gateway on localhost; Ctrl-C stops both
 	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN)
 
+# The checks `make test` runs, in order. Fragments included below append theirs.
+TEST_TARGETS := proto-check proto-lint lint-python test-python lint-go test-go fuzz-go e2e-local
+
 .PHONY: test
-test: install model tools ## Everything CI runs: lint, unit, generated-code check, e2e
-	@$(MAKE) proto-check proto-lint
-	@$(MAKE) lint-python test-python
-	@$(MAKE) lint-go test-go fuzz-go
-	@$(MAKE) e2e-local
+test: install model tools ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
+	@for target in $(TEST_TARGETS); do $(MAKE) $$target || exit 1; done
 
 ##@ Building
 
@@ -145,6 +145,11 @@ bench-core: install model load-tool ## Core: raw limit, served, naive side by si
 .PHONY: load-tool
 load-tool: ## Build tandem-load, the benchmarks' Go load generator
 	cd go-gateway && CGO_ENABLED=0 go build -trimpath -o $(LOAD_BIN) ./cmd/tandem-load
+
+# Deployment fragments: the Helm chart and images, and the local Kubernetes
+# cluster used by CI. Each adds its own targets (and TEST_TARGETS entries).
+include deploy/helm/chart.mk
+include deploy/cluster/cluster.mk
 
 ##@ Housekeeping
 

@@ -1,0 +1,1 @@
+# Helm chart, images and their tests (see deploy/helm/README.md).
