@@ -37,6 +37,7 @@ from tandem.model.runtime import OnnxEncoder
 from tandem.model.tokenizer import TextTokenizer
 from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
 from tandem.settings import Settings
+from tandem.telemetry import Tracing, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,11 @@ async def serve(
     plan = plan_for(settings, manifest)
     log.info("capacity plan", extra={"plan": plan.as_dict(), "precision": settings.precision})
 
+    tracing = setup_tracing()
     metrics = CoreMetrics()
     lifecycle = Lifecycle(metrics)
-    grpc_edge = GrpcEdge(settings, lifecycle, metrics)
-    http_server = _HttpServer(_http_config(settings, lifecycle, metrics))
+    grpc_edge = GrpcEdge(settings, lifecycle, metrics, tracing.grpc_interceptors())
+    http_server = _HttpServer(_http_config(settings, lifecycle, metrics, tracing))
     await grpc_edge.start()
     http_task = loop.create_task(http_server.serve(), name="http-server")
     await http_server.wait_started(http_task)
@@ -107,19 +109,15 @@ async def serve(
         if not await _first(loading, stop):
             return  # asked to stop while loading
         tokenizer, encoders = loading.result()
-        scheduler = _scheduler(settings, encoders, metrics)
+        info = _model_info(settings, manifest)
+        scheduler = _scheduler(settings, encoders, metrics, tracing, info)
         service = EmbeddingService(
-            _model_info(settings, manifest), tokenizer, scheduler, tokenize_pool, metrics
+            info, tokenizer, scheduler, tokenize_pool, metrics, tracer=tracing.tracer
         )
         await _warm_up(service, plan.workers)
         lifecycle.attach(service)
-        metrics.model_info.labels(
-            manifest.model_id, settings.precision, str(plan.workers), str(plan.threads_per_worker)
-        ).set(1)
         await lifecycle.set_ready()
-        startup_s = time.monotonic() - process_started
-        metrics.startup_seconds.set(startup_s)
-        log.info("ready", extra={"startup_seconds": round(startup_s, 3)})
+        _announce_ready(metrics, info, plan, process_started)
 
         await stop.wait()
         await _drain(settings, lifecycle, scheduler)
@@ -140,7 +138,19 @@ async def serve(
         )
         lag_task.cancel()
         tokenize_pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(tracing.shutdown)
         log.info("stopped")
+
+
+def _announce_ready(
+    metrics: CoreMetrics, info: ModelInfo, plan: CapacityPlan, process_started: float
+) -> None:
+    metrics.model_info.labels(
+        info.model_id, info.precision, str(plan.workers), str(plan.threads_per_worker)
+    ).set(1)
+    startup_s = time.monotonic() - process_started
+    metrics.startup_seconds.set(startup_s)
+    log.info("ready", extra={"startup_seconds": round(startup_s, 3)})
 
 
 async def _first(work: asyncio.Task[object], stop: asyncio.Event) -> bool:
@@ -154,11 +164,14 @@ async def _first(work: asyncio.Task[object], stop: asyncio.Event) -> bool:
     return False
 
 
-def _http_config(settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> uvicorn.Config:
+def _http_config(
+    settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics, tracing: Tracing
+) -> uvicorn.Config:
     app = create_app(
         AppContext(lifecycle, metrics, settings.default_timeout_s, settings.access_log),
         max_body_bytes=settings.max_request_bytes,
     )
+    tracing.instrument_http(app)
     return uvicorn.Config(
         app,
         host=settings.http_host,
@@ -173,7 +186,11 @@ def _http_config(settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics)
 
 
 def _scheduler(
-    settings: Settings, encoders: list[OnnxEncoder], metrics: CoreMetrics
+    settings: Settings,
+    encoders: list[OnnxEncoder],
+    metrics: CoreMetrics,
+    tracing: Tracing,
+    info: ModelInfo,
 ) -> BatchScheduler:
     return BatchScheduler(
         [encoder.encode for encoder in encoders],
@@ -182,6 +199,8 @@ def _scheduler(
             settings.max_queue_texts, settings.max_queue_tokens, settings.max_queue_delay_ms / 1000
         ),
         metrics,
+        tracer=tracing.tracer,
+        span_attributes={"tandem.model": info.model_id, "tandem.precision": info.precision},
     )
 
 

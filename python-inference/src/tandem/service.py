@@ -14,8 +14,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
+from opentelemetry import trace
 
-from tandem.batching.scheduler import BatchScheduler
+from tandem.batching.scheduler import BatchedVectors, BatchScheduler, epoch_ns
 from tandem.errors import InvalidInput, ModelNotFound
 from tandem.metrics import CoreMetrics
 from tandem.model.tokenizer import TextTokenizer, TokenizedText
@@ -23,6 +24,9 @@ from tandem.model.tokenizer import TextTokenizer, TokenizedText
 # Requests up to this many characters are tokenized on the event loop (about
 # 30 microseconds per sentence, measured), larger ones on a tokenizer thread.
 INLINE_TOKENIZE_CHARS = 2048
+
+
+_NO_TRACER = trace.NoOpTracer()
 
 
 class Truncation(enum.Enum):
@@ -94,25 +98,39 @@ class EmbeddingService:
         scheduler: BatchScheduler,
         tokenize_executor: Executor,
         metrics: CoreMetrics,
+        *,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.info = info
         self._tokenizer = tokenizer
         self._scheduler = scheduler
         self._tokenize_executor = tokenize_executor
         self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
 
     async def embed(self, command: EmbedCommand, deadline: float) -> EmbedResult:
         """Embed ``command.texts``; ``deadline`` is in event-loop time."""
         self.validate(command)
+        # Stage spans are children of the request's server span; requests
+        # without one (the warm-up) record none.
+        request_span = trace.get_current_span()
+        tracer = self._tracer if request_span.get_span_context().is_valid else _NO_TRACER
         started = time.perf_counter()
-        tokenized = await self._tokenize(command.texts)
+        with tracer.start_as_current_span("tandem.tokenize") as span:
+            tokenized = await self._tokenize(command.texts)
+            span.set_attribute("tandem.texts", len(tokenized))
         tokenize_s = time.perf_counter() - started
         self._metrics.tokenize_seconds.observe(tokenize_s)
         if command.truncation is Truncation.REJECT:
             self._reject_too_long(tokenized)
         batched = await self._scheduler.embed(
-            [t.ids for t in tokenized], normalize=command.normalize, deadline=deadline
+            [t.ids for t in tokenized],
+            normalize=command.normalize,
+            deadline=deadline,
+            link=request_span.get_span_context(),
         )
+        if tracer is self._tracer:
+            self._trace_stages(batched, len(tokenized), sum(t.token_count for t in tokenized))
         return EmbedResult(
             model_id=self.info.model_id,
             vectors=batched.vectors,
@@ -120,6 +138,16 @@ class EmbeddingService:
             truncated=[t.truncated for t in tokenized],
             timings=Timings(tokenize_s, batched.queue_s, batched.inference_s),
         )
+
+    def _trace_stages(self, batched: BatchedVectors, texts: int, tokens: int) -> None:
+        """Queue and inference spans, recorded from the scheduler's measured times."""
+        trace.get_current_span().set_attributes({"tandem.texts": texts, "tandem.tokens": tokens})
+        for name, start, end in (
+            ("tandem.queue", batched.submitted, batched.first_start),
+            ("tandem.inference", batched.first_start, batched.last_end),
+        ):
+            span = self._tracer.start_span(name, start_time=epoch_ns(start))
+            span.end(end_time=epoch_ns(end))
 
     async def _tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
         # Hundreds of long texts take milliseconds to tokenize: that runs on a

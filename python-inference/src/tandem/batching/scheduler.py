@@ -26,16 +26,27 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext
 
 from tandem.batching.planner import BatchLimits, plan_batch
 from tandem.errors import DeadlineExceeded, Overloaded, Unavailable
 from tandem.metrics import CoreMetrics
 
 log = logging.getLogger(__name__)
+
+# time.perf_counter() -> Unix time in ns, for spans recorded after the fact.
+_PERF_TO_EPOCH_NS = time.time_ns() - time.perf_counter_ns()
+
+
+def epoch_ns(perf_counter_s: float) -> int:
+    return _PERF_TO_EPOCH_NS + int(perf_counter_s * 1e9)
+
 
 # Runs one padded batch and returns pooled vectors, float32 [rows, dim].
 EncodeFn = Callable[[Sequence[np.ndarray]], np.ndarray]
@@ -50,24 +61,20 @@ class QueueLimits:
 
 @dataclass(frozen=True, slots=True)
 class BatchedVectors:
-    """The scheduler's answer for one request."""
+    """The scheduler's answer for one request. Times are time.perf_counter() values."""
 
     vectors: np.ndarray  # float32 [texts, dim], in request order
-    queue_s: float  # enqueue -> first batch start
-    inference_s: float  # first batch start -> last batch end
+    submitted: float  # queued
+    first_start: float  # its first batch started
+    last_end: float  # its last batch ended
 
+    @property
+    def queue_s(self) -> float:
+        return self.first_start - self.submitted
 
-@dataclass(frozen=True, slots=True)
-class BatchInfo:
-    """What one batch carried; passed to the batch observer (tracing hooks)."""
-
-    worker: int
-    texts: int
-    real_tokens: int
-    padded_tokens: int
-    started: float  # time.perf_counter()
-    finished: float
-    request_ids: tuple[int, ...]  # ids of the jobs whose texts it carried
+    @property
+    def inference_s(self) -> float:
+        return self.last_end - self.first_start
 
 
 class _Job:
@@ -78,20 +85,20 @@ class _Job:
     """
 
     __slots__ = (
-        "abandoned", "deadline", "first_start", "future", "job_id", "last_end",
+        "abandoned", "deadline", "first_start", "future", "last_end", "link",
         "normalize", "output", "remaining", "rows", "submitted",
     )  # fmt: skip
 
     def __init__(
         self,
-        job_id: int,
         rows: Sequence[np.ndarray],
         normalize: bool,
         deadline: float,
         future: asyncio.Future[BatchedVectors],
+        link: SpanContext | None,
     ) -> None:
-        self.job_id = job_id
         self.rows = rows
+        self.link = link  # the request's span, for the batch spans' links
         self.normalize = normalize
         self.deadline = deadline  # time.monotonic(), the event loop's clock
         self.future = future
@@ -118,11 +125,7 @@ class _Job:
         self.remaining -= 1
         if self.remaining == 0:
             self.future.set_result(
-                BatchedVectors(
-                    vectors=self.output,
-                    queue_s=self.first_start - self.submitted,
-                    inference_s=self.last_end - self.first_start,
-                )
+                BatchedVectors(self.output, self.submitted, self.first_start, self.last_end)
             )
 
 
@@ -142,7 +145,9 @@ class BatchScheduler:
         batch_limits: BatchLimits,
         queue_limits: QueueLimits,
         metrics: CoreMetrics,
-        on_batch: Callable[[BatchInfo], None] | None = None,
+        *,
+        tracer: trace.Tracer | None = None,
+        span_attributes: Mapping[str, str] | None = None,
     ) -> None:
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
@@ -150,7 +155,9 @@ class BatchScheduler:
         self._batch_limits = batch_limits
         self._queue_limits = queue_limits
         self._metrics = metrics
-        self._on_batch = on_batch
+        self._tracer = tracer or trace.NoOpTracer()
+        self._tracer_records = not isinstance(self._tracer, trace.NoOpTracer)
+        self._span_attributes = dict(span_attributes or {})
         # Everything below is shared with the worker threads, under _ready.
         self._ready = threading.Condition()
         self._pending: list[_Item] = []  # arrival order: index 0 is the oldest
@@ -160,7 +167,6 @@ class BatchScheduler:
         self._accepting = True
         self._closing = False
         self._texts_per_second = 0.0  # moving average, for Retry-After hints
-        self._next_job_id = 0
         self._threads = [
             threading.Thread(
                 target=self._work, args=(index, encode), name=f"inference-{index}", daemon=True
@@ -173,7 +179,12 @@ class BatchScheduler:
     # --- Requests (event loop) --------------------------------------------------
 
     async def embed(
-        self, rows: Sequence[np.ndarray], *, normalize: bool, deadline: float
+        self,
+        rows: Sequence[np.ndarray],
+        *,
+        normalize: bool,
+        deadline: float,
+        link: SpanContext | None = None,
     ) -> BatchedVectors:
         """Queue one request's token rows and wait for their vectors.
 
@@ -187,8 +198,7 @@ class BatchScheduler:
             self._metrics.rejected.labels("deadline").inc(len(rows))
             raise DeadlineExceeded("the deadline passed before the texts were queued")
         tokens = sum(int(row.shape[0]) for row in rows)
-        job = _Job(self._next_job_id, rows, normalize, deadline, self._loop.create_future())
-        self._next_job_id += 1
+        job = _Job(rows, normalize, deadline, self._loop.create_future(), link)
         with self._ready:
             self._admit(len(rows), tokens)
             self._pending.extend(_Item(job, i, int(row.shape[0])) for i, row in enumerate(rows))
@@ -322,10 +332,44 @@ class BatchScheduler:
         rate = len(batch) / max(duration, 1e-6) * self._worker_count
         previous = self._texts_per_second
         self._texts_per_second = rate if not previous else 0.8 * previous + 0.2 * rate
-        if self._on_batch is not None:
-            job_ids = tuple(dict.fromkeys(item.job.job_id for item in batch))
-            info = BatchInfo(worker, len(batch), real, padded, started, ended, job_ids)
-            self._loop.call_soon_threadsafe(self._on_batch, info)
+        self._trace_batch(worker, batch, real=real, padded=padded, started=started, ended=ended)
+
+    def _trace_batch(
+        self,
+        worker: int,
+        batch: list[_Item],
+        *,
+        real: int,
+        padded: int,
+        started: float,
+        ended: float,
+    ) -> None:
+        """One span per batch (its own trace), linked to every request it carried."""
+        if not self._tracer_records:
+            return
+        contexts = {
+            id(item.job): item.job.link
+            for item in batch
+            if item.job.link is not None and item.job.link.is_valid
+        }
+        if not contexts:
+            return  # only untraced work (the warm-up): nothing to link to
+        span = self._tracer.start_span(
+            "tandem.batch",
+            context=Context(),  # a root: a batch belongs to no single request
+            links=[trace.Link(c) for c in contexts.values()],
+            start_time=epoch_ns(started),
+            attributes={
+                **self._span_attributes,
+                "tandem.batch.texts": len(batch),
+                "tandem.batch.requests": len(contexts),
+                "tandem.batch.real_tokens": real,
+                "tandem.batch.padded_tokens": padded,
+                "tandem.batch.padding_ratio": round((padded - real) / padded, 4),
+                "tandem.batch.worker": worker,
+            },
+        )
+        span.end(end_time=epoch_ns(ended))
 
     def _publish_queue_depth(self) -> None:
         self._metrics.queue_texts.set(len(self._pending))

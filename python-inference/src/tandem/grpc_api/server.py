@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -50,8 +51,16 @@ def channel_options(settings: Settings) -> list[tuple[str, int]]:
 class GrpcEdge:
     """The gRPC server and the health statuses it publishes."""
 
-    def __init__(self, settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics) -> None:
-        self.server = grpc.aio.server(options=channel_options(settings))
+    def __init__(
+        self,
+        settings: Settings,
+        lifecycle: Lifecycle,
+        metrics: CoreMetrics,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.server = grpc.aio.server(
+            options=channel_options(settings), interceptors=list(interceptors)
+        )
         self.health = health.aio.HealthServicer()
         self.servicer = EmbeddingServicer(
             lifecycle,
