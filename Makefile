@@ -38,8 +38,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: install model gateway ## Start core and gateway on localhost; Ctrl-C stops both
-	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN)
+run: install model gateway ## Start core and gateway on localhost (TRACES=1 prints traces); Ctrl-C stops both
+	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
 TEST_TARGETS := proto-check proto-lint lint-python test-python lint-go test-go fuzz-go e2e-local
@@ -141,6 +141,14 @@ e2e-local: install model gateway ## End-to-end tests against real processes on l
 .PHONY: bench-core
 bench-core: install model load-tool ## Core: raw limit, served, naive side by side, memory vs formula
 	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) --command "make bench-core"
+
+.PHONY: bench-gateway
+bench-gateway: install model gateway load-tool ## Gateway: added latency (p50/p99) and CPU per request vs direct gRPC
+	cd bench && $(PY) gateway_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN)
+
+.PHONY: bench-tracing
+bench-tracing: install model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
+	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN)
 
 .PHONY: load-tool
 load-tool: ## Build tandem-load, the benchmarks' Go load generator

@@ -11,28 +11,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-from corpus import make_corpus  # noqa: E402
-from loadgen import LoadGenerator, LoadResult, percentile, probe_latency  # noqa: E402
-from stack import ManagedProcess, StackPorts, core_process, free_port  # noqa: E402
-
+from harness import (  # noqa: E402
+    Budget,
+    machine,
+    peak_rss_mib,
+    probe_summary,
+    row,
+    start_core,
+    startup_seconds,
+    with_health_probe,
+    worker_batches,
+    write_corpus,
+)
+from loadgen import LoadGenerator  # noqa: E402
+from stack import ManagedProcess, free_port  # noqa: E402
 from tandem.capacity import CapacityInputs, plan_capacity  # noqa: E402
 from tandem.model.manifest import ModelManifest  # noqa: E402
 from tandem.model.runtime import OnnxEncoder  # noqa: E402
@@ -40,14 +46,6 @@ from tandem.model.tokenizer import TextTokenizer  # noqa: E402
 
 CORPUS_SIZE = 1024
 MIB = 1 << 20
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Bounds of every load loop: requests and seconds."""
-
-    seconds: float
-    requests: int
 
 
 FULL = {"sat": Budget(20, 20_000), "c1": Budget(20, 400), "open": Budget(15, 10_000), "mem": Budget(10, 4_000)}
@@ -145,80 +143,6 @@ def raw_single_latency_ms(tokenizer: TextTokenizer, graph: Path, threads: int, t
 
 
 # --- Served ------------------------------------------------------------------------
-
-
-def start_core(model_dir: Path, log_dir: Path, name: str, **env: str) -> tuple[ManagedProcess, StackPorts]:
-    ports = StackPorts.free()
-    process = core_process(
-        ports,
-        log_dir / name,
-        env={"TANDEM_CORE_MODEL_DIR": str(model_dir), "TANDEM_CORE_ACCESS_LOG": "false", **env},
-    ).start()
-    process.wait_ready(120)
-    return process, ports
-
-
-def startup_seconds(process: ManagedProcess) -> float:
-    """The core's own measurement from its last "ready" log line (logs are appended)."""
-    ready = [line for line in process.log_path.read_text().splitlines() if '"message": "ready"' in line]
-    return float(json.loads(ready[-1])["startup_seconds"]) if ready else float("nan")
-
-
-def peak_rss_mib(process: ManagedProcess) -> float:
-    assert process.process is not None
-    for line in Path(f"/proc/{process.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def worker_batches(http_url: str) -> dict[str, float]:
-    text = httpx.get(f"{http_url}/metrics").text
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("tandem_core_worker_batches_total{"):
-            worker = line.split('worker="')[1].split('"')[0]
-            out[worker] = float(line.rsplit(" ", 1)[1])
-    return out
-
-
-async def with_health_probe(load: Awaitable[LoadResult], health_url: str) -> tuple[LoadResult, list[float]]:
-    """Run ``load`` while probing ``health_url`` every 50 ms."""
-    stop = asyncio.Event()
-    async with httpx.AsyncClient(timeout=5) as probe_client:
-
-        async def get() -> None:
-            (await probe_client.get(health_url)).raise_for_status()
-
-        probe = asyncio.create_task(probe_latency(get, stop))
-        await asyncio.sleep(1.0)  # probes before saturation are not the point
-        result = await load
-        stop.set()
-        latencies = await probe
-        return result, latencies[20:]  # skip the first second's probes
-
-
-def row(label: str, r: LoadResult) -> dict[str, Any]:
-    return {
-        "label": label,
-        "texts_per_s": round(r.texts_per_s, 1),
-        "requests_per_s": round(r.requests_per_s, 1),
-        "p50_ms": round(r.latency_ms("p50"), 2),
-        "p99_ms": round(r.latency_ms("p99"), 2),
-        "errors": r.errors,
-        "client_cpu_share": round(r.client_cpu_share, 3),
-    }
-
-
-def probe_summary(latencies: list[float]) -> dict[str, Any]:
-    finite = [x for x in latencies if math.isfinite(x)]
-    return {
-        "probes": len(latencies),
-        "failed": len(latencies) - len(finite),
-        "p50_ms": round(percentile(finite, 50) * 1e3, 2) if finite else None,
-        "p99_ms": round(percentile(finite, 99) * 1e3, 2) if finite else None,
-        "max_ms": round(max(finite) * 1e3, 2) if finite else None,
-    }
 
 
 async def served(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]) -> dict[str, Any]:
@@ -380,16 +304,6 @@ def int8_quality(model_dir: Path, reference_file: Path) -> dict[str, float]:
 # --- Report ---------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
-
-
 def render(data: dict[str, Any]) -> str:
     m, raw, served_data, side = data["machine"], data["raw"], data["served"], data["http"]
     ceiling = raw["ceiling_texts_per_s"]
@@ -487,10 +401,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     model_dir: Path = args.model_dir
     manifest = ModelManifest.read(model_dir)
     tokenizer = TextTokenizer(model_dir / manifest.tokenizer, manifest.max_tokens)
-    corpus = make_corpus(CORPUS_SIZE, lambda t: tokenizer.encode([t])[0].token_count)
-    args.log_dir.mkdir(parents=True, exist_ok=True)
     corpus_file = args.log_dir / "corpus.txt"
-    corpus_file.write_text("\n".join(corpus) + "\n")
+    corpus = write_corpus(tokenizer, corpus_file, CORPUS_SIZE)
     load = LoadGenerator(args.load_bin, corpus_file)
     graph = manifest.graph_path(model_dir, "fp32")
     cpus = os.cpu_count() or 1

@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gateway-bin", type=Path, required=True)
     parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "run")
+    parser.add_argument(
+        "--traces", action="store_true", help="collect traces and print each request's tree"
+    )
     args = parser.parse_args(argv)
 
     stop_requested = False
@@ -179,8 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     ports = StackPorts()
-    core = core_process(ports, args.log_dir)
-    gateway = gateway_process(args.gateway_bin, ports, args.log_dir)
+    tracing_env: dict[str, str] = {}
+    printer = None
+    if args.traces:
+        printer = TracePrinter().start()
+        tracing_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": printer.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"}
+    core = core_process(ports, args.log_dir, env=tracing_env)
+    gateway = gateway_process(args.gateway_bin, ports, args.log_dir, env=tracing_env)
     started: list[ManagedProcess] = []
     try:
         for service in (core, gateway):
@@ -189,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             service.wait_ready(120)
         print(_banner(ports), flush=True)
         while not stop_requested:
+            if printer is not None:
+                printer.print_new()
             for service in started:
                 if service.process is not None and service.process.poll() is not None:
                     print(f"{service.name} exited ({service.process.returncode}):\n{service.tail()}")
@@ -203,6 +213,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stopping {service.name}", flush=True)
             code = service.stop()
             print(f"{service.name} exited with {code}", flush=True)
+        if printer is not None:
+            printer.stop()
+
+
+class TracePrinter:
+    """An OTLP receiver on loopback that prints each finished request's trace."""
+
+    def __init__(self) -> None:
+        from otlp_receiver import OtlpReceiver  # noqa: PLC0415 (needs grpcio: only with --traces)
+
+        self._receiver = OtlpReceiver()
+        self._printed: set[str] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return self._receiver.endpoint
+
+    def start(self) -> TracePrinter:
+        self._receiver.__enter__()
+        print(f"collecting traces on {self.endpoint}; each request's trace prints below", flush=True)
+        return self
+
+    def print_new(self) -> None:
+        from otlp_receiver import format_trace  # noqa: PLC0415
+
+        spans = self._receiver.spans()
+        settled = time.time_ns() - 1_000_000_000  # give the core's spans a second to arrive
+        for span in spans:
+            root = span.parent_span_id == "" and span.kind == "server"
+            if root and span.trace_id not in self._printed and span.end_ns < settled:
+                self._printed.add(span.trace_id)
+                print(format_trace(spans, span.trace_id), flush=True)
+
+    def stop(self) -> None:
+        self._receiver.__exit__(None, None, None)
 
 
 def _banner(ports: StackPorts) -> str:
@@ -216,7 +261,7 @@ Try it:
   curl -s {url}/v1/embeddings -H 'Content-Type: application/json' \\
     -d '{{"model": "all-MiniLM-L6-v2", "input": "Hello from Tandem"}}' | head -c 300; echo
 
-Ctrl-C stops both.
+Ctrl-C stops both. (make run TRACES=1 prints every request's trace here.)
 """
 
 

@@ -22,7 +22,7 @@ from stack import ManagedProcess, StackPorts, core_process, gateway_process
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 
-from .otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
+from otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
 
 MODEL = "all-MiniLM-L6-v2"
 CORE_SERVER_SPAN = "/tandem.inference.v1.EmbeddingService/Embed"

@@ -1,13 +1,14 @@
-"""A real OTLP/gRPC trace receiver for the tests, built on opentelemetry-proto and grpcio.
+"""A small OTLP/gRPC trace receiver, built on opentelemetry-proto and grpcio.
 
 The services export to it exactly as they would to an OpenTelemetry Collector
-(`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>`); the tests then read
-the spans back and check the trace's shape: which spans exist, their
-parent/child edges across the two services, and the batch spans' links.
+(`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>`). The e2e tests read
+the spans back and check the trace's shape; `make run TRACES=1` prints each
+request's trace as a tree in the terminal (see `format_trace`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,13 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str  # "" for a root span
     links: tuple[tuple[str, str], ...]  # (trace_id, span_id) of each link
+    start_ns: int
+    end_ns: int
     attributes: dict[str, object] = field(hash=False)
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
 
 def _value(any_value: object) -> object:
@@ -63,6 +70,8 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             links=tuple((ln.trace_id.hex(), ln.span_id.hex()) for ln in span.links),
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
                             attributes={a.key: _value(a.value) for a in span.attributes},
                         )
                     )
@@ -72,14 +81,14 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 class OtlpReceiver:
     """Collects spans exported over OTLP/gRPC to 127.0.0.1:<port>."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._spans: list[ReceivedSpan] = []
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
             _TraceService(self._add), self._server
         )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
 
     @property
     def endpoint(self) -> str:
@@ -123,3 +132,54 @@ class OtlpReceiver:
 
 def in_trace(spans: list[ReceivedSpan], trace_id: str) -> Iterator[ReceivedSpan]:
     return (s for s in spans if s.trace_id == trace_id)
+
+
+def format_trace(spans: list[ReceivedSpan], trace_id: str) -> str:
+    """One trace as an indented tree (service, span, duration), then its batches."""
+    mine = list(in_trace(spans, trace_id))
+    ids = {s.span_id for s in mine}
+    children: dict[str, list[ReceivedSpan]] = {}
+    for span in mine:
+        children.setdefault(span.parent_span_id if span.parent_span_id in ids else "", []).append(span)
+    lines = [f"trace {trace_id}"]
+
+    def walk(parent: str, depth: int) -> None:
+        for span in sorted(children.get(parent, []), key=lambda s: s.start_ns):
+            lines.append(
+                f"{'  ' * depth}{span.service:<15} {span.name:<48} {span.duration_ms:8.2f} ms"
+            )
+            walk(span.span_id, depth + 1)
+
+    walk("", 1)
+    for batch in spans:
+        if batch.name == "tandem.batch" and any(t == trace_id for t, _ in batch.links):
+            a = batch.attributes
+            lines.append(
+                f"  linked batch: {a.get('tandem.batch.texts')} texts from "
+                f"{a.get('tandem.batch.requests')} requests, {a.get('tandem.batch.padded_tokens')} "
+                f"padded tokens, worker {a.get('tandem.batch.worker')}, {batch.duration_ms:.2f} ms"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Serve on 127.0.0.1:<port> until SIGTERM/SIGINT; print how many spans arrived."""
+    import argparse  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="collect OTLP/gRPC spans on loopback")
+    parser.add_argument("--port", type=int, default=4317)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    receiver = OtlpReceiver(port=args.port)
+    with receiver:
+        print(f"listening on {receiver.endpoint}", flush=True)
+        stop.wait()
+    print(json.dumps({"spans": len(receiver.spans())}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""`make bench-tracing`: what tracing costs, with 100% sampling against tracing off.
+
+The whole stack (core + gateway) runs twice per round, once without an OTLP
+endpoint (tracing off: nothing installed) and once exporting every span to a
+local OTLP receiver (a separate process, so its CPU is visible on its own).
+Rounds alternate off/on; each cell is the median over rounds. Load goes
+through the gateway: saturation (1 text, concurrency 32) and latency at
+concurrency 1. Results: docs/benchmarks/tracing.md (raw: tracing.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import REPO, cpu_seconds, machine, start_core, start_gateway, write_corpus
+from loadgen import LoadGenerator
+from stack import ManagedProcess, StackPorts, free_port
+
+from tandem.model.manifest import ModelManifest
+from tandem.model.tokenizer import TextTokenizer
+
+
+async def one_stack(args: argparse.Namespace, load: LoadGenerator, traced: bool, seconds: float) -> dict[str, Any]:
+    receiver = None
+    env: dict[str, str] = {}
+    if traced:
+        port = free_port()
+        receiver = ManagedProcess(
+            name="otlp-receiver",
+            argv=[sys.executable, str(REPO / "scripts" / "otlp_receiver.py"), "--port", str(port)],
+            env={},
+            ready_url="",
+            log_path=args.log_dir / "tracing" / "receiver.log",
+        ).start()
+        await asyncio.sleep(1.0)
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_TRACES_SAMPLER": "always_on"}
+    core, ports = start_core(args.model_dir, args.log_dir, "tracing", ports=StackPorts.free(), **env)
+    gateway = start_gateway(args.gateway_bin, ports, args.log_dir, "tracing", **env)
+    target = f"http://127.0.0.1:{ports.gateway_http}"
+    try:
+        cpu_before = cpu_seconds(core) + cpu_seconds(gateway)
+        sat = await load.run(target=target, mode="http", path="/v1/embeddings", requests=50_000,
+                             seconds=seconds, concurrency=32, warmup=10)  # fmt: skip
+        service_cpu = cpu_seconds(core) + cpu_seconds(gateway) - cpu_before
+        c1 = await load.run(target=target, mode="http", path="/v1/embeddings", requests=300,
+                            seconds=seconds, concurrency=1, warmup=10)  # fmt: skip
+    finally:
+        gateway.stop()
+        core.stop()
+        receiver_cpu = None
+        if receiver is not None:
+            receiver_cpu = cpu_seconds(receiver)
+            receiver.stop()
+    return {
+        "texts_per_s": sat.texts_per_s,
+        "sat_p50_ms": sat.latency_ms("p50"),
+        "c1_p50_ms": c1.latency_ms("p50"),
+        "errors": sum(sat.errors.values()) + sum(c1.errors.values()),
+        "service_cpu_ms_per_request": service_cpu / max(sat.raw["requests"], 1) * 1e3,
+        "receiver_cpu_s": receiver_cpu,
+        "spans": _spans_received(args.log_dir / "tracing" / "receiver.log") if traced else 0,
+    }
+
+
+def _spans_received(log: Path) -> int:
+    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    return int(json.loads(lines[-1])["spans"]) if lines else 0
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    manifest = ModelManifest.read(args.model_dir)
+    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
+    corpus_file = args.log_dir / "corpus.txt"
+    write_corpus(tokenizer, corpus_file, 1024)
+    load = LoadGenerator(args.load_bin, corpus_file)
+    rounds = 1 if args.quick else 2
+    seconds = 4 if args.quick else 12
+    results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            results[mode].append(await one_stack(args, load, mode == "on", seconds))
+    summary = {
+        mode: {key: round(statistics.median(r[key] for r in runs), 3)
+               for key in ("texts_per_s", "sat_p50_ms", "c1_p50_ms", "service_cpu_ms_per_request")}
+        | {"errors": sum(r["errors"] for r in runs), "spans": sum(r["spans"] for r in runs)}
+        for mode, runs in results.items()
+    }  # fmt: skip
+    return {"command": args.command, "machine": machine(), "rounds": rounds, "summary": summary, "runs": results}
+
+
+def render(data: dict[str, Any]) -> str:
+    m, off, on = data["machine"], data["summary"]["off"], data["summary"]["on"]
+    loss = (off["texts_per_s"] - on["texts_per_s"]) / off["texts_per_s"] * 100
+    return "\n".join([
+        "# Tracing benchmark",
+        "",
+        f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu_model']}) with",
+        "",
+        f"    {data['command']}",
+        "",
+        "Core + gateway, load through the gateway (OpenAI JSON over HTTP) from `tandem-load`. Tracing",
+        "off = no OTLP endpoint (nothing installed); on = every span exported (sampler `always_on`) to a",
+        f"local OTLP/gRPC receiver in its own process. {data['rounds']} alternating rounds, medians.",
+        "",
+        "| tracing | texts/s (1 text, c=32) | p50 ms at c=32 | p50 ms at c=1 | service CPU ms/request | errors | spans exported |",
+        "|---|---|---|---|---|---|---|",
+        f"| off | {off['texts_per_s']} | {off['sat_p50_ms']} | {off['c1_p50_ms']} | {off['service_cpu_ms_per_request']} | {off['errors']} | {off['spans']} |",
+        f"| on (100%) | {on['texts_per_s']} | {on['sat_p50_ms']} | {on['c1_p50_ms']} | {on['service_cpu_ms_per_request']} | {on['errors']} | {on['spans']} |",
+        "",
+        f"Throughput lost to tracing at 100% sampling: **{loss:.1f}%** (target: at most 5%).",
+        "",
+    ])  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--gateway-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-gateway")
+    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "tracing.md")
+    parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--command", default="make bench-tracing")
+    args = parser.parse_args()
+    data = asyncio.run(measure(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    args.out.write_text(render(data))
+    print(render(data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
