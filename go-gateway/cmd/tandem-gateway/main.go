@@ -14,7 +14,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
@@ -24,8 +28,14 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
 	"github.com/tandem-inference/tandem/go-gateway/internal/logging"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
+
+// traceFlushTimeout bounds the export of the last spans at exit, so that an
+// unreachable collector delays the exit by seconds, not by the exporter's
+// retry budget.
+const traceFlushTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,12 +72,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := logging.New(stdout, cfg.LogLevel)
 	m := metrics.New()
 
+	tracing, err := telemetry.Setup(ctx, getenv, serviceVersion())
+	if err != nil {
+		return fmt.Errorf("invalid tracing configuration:\n%w", err)
+	}
+	installTracingGlobals(tracing, logger)
+	// Deferred first, so it runs last: after the servers have drained and
+	// the core connection is closed, when no span can start any more.
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			// Not a reason to exit non-zero: every request was served.
+			logger.Warn("could not export the last spans", "error", err)
+		}
+	}()
+
 	keys, err := auth.Load(cfg.Auth.APIKeysFile, cfg.Auth.APIKeys)
 	if err != nil {
 		return err
 	}
 
-	core, err := upstream.New(cfg.Upstream, m)
+	core, err := upstream.New(cfg.Upstream, m, tracing)
 	if err != nil {
 		return err
 	}
@@ -95,6 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			RequestTimeout: cfg.HTTP.RequestTimeout,
 			Input:          httpapi.InputLimits{MaxInputs: cfg.Limits.MaxInputs, MaxTextBytes: cfg.Limits.MaxTextBytes},
 		},
+		Tracing: tracing,
 	})
 
 	apiListener, err := listen(ctx, "api", cfg.HTTP.ListenAddr, newHTTPServer(cfg.HTTP, api, logger))
@@ -118,6 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"auth", keys.Enabled(), "api_keys", keys.Len(),
 		"rate_limit_rps", cfg.Limits.RateLimitPerSecond,
 		"max_in_flight", cfg.Limits.MaxInFlight,
+		"tracing", tracing.Enabled(),
 	)
 	return lifecycle.Serve(ctx, lifecycle.Config{
 		API:             apiListener,
@@ -126,6 +154,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DrainDelay:      cfg.Lifecycle.DrainDelay,
 		ShutdownTimeout: cfg.Lifecycle.ShutdownTimeout,
 	}, logger)
+}
+
+// installTracingGlobals sets OpenTelemetry's process-wide state, here and
+// nowhere else. The gateway's own instrumentation gets its provider and
+// propagator passed in; the globals are for any library that only knows
+// otel.GetTracerProvider and otel.GetTextMapPropagator. The propagator is
+// set even with tracing off, as it costs nothing and keeps such a library
+// speaking W3C trace context rather than nothing. With tracing off the
+// global tracer provider stays OpenTelemetry's no-op.
+func installTracingGlobals(t telemetry.Tracing, logger *slog.Logger) {
+	otel.SetTextMapPropagator(t.Propagator)
+	if !t.Enabled() {
+		return
+	}
+	otel.SetTracerProvider(t.Provider)
+	// Export failures (a collector that is down) would otherwise go to
+	// stderr as plain text; as warnings they land in the JSON logs.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("opentelemetry", "error", err)
+	}))
+}
+
+// serviceVersion is the gateway's service.version in traces: the main
+// module's version as stamped by the go command (a tag or pseudo-version,
+// when built with VCS information), or "" when it has none.
+func serviceVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ""
 }
 
 // newHTTPServer applies the configured timeouts: without them one slow or

@@ -94,6 +94,10 @@ func WriteUsage(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flagName, s.Env, s.Default, s.Usage)
 	}
 	tw.Flush()
+	// Tracing is not a TANDEM_GATEWAY_* setting: it follows OpenTelemetry's
+	// standard variables, which tools and charts already know.
+	fmt.Fprintf(w, "\nTracing is configured by the standard OTEL_* variables; OTEL_EXPORTER_OTLP_ENDPOINT\n"+
+		"(e.g. http://127.0.0.1:4317) turns it on. See docs/gateway.md, \"Tracing\".\n")
 }
 
 // newFlagSet binds every flag to its field in cfg, with cfg's current values

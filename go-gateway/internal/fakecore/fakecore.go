@@ -47,7 +47,11 @@ type EmbedFunc func(ctx context.Context, req *inferencev1.EmbedRequest) (*infere
 
 // Call is what the fake observed about one Embed call.
 type Call struct {
-	RequestID   string
+	RequestID string
+	// TraceParent and Baggage are the W3C trace context the gateway sent
+	// as metadata; empty when it sent none.
+	TraceParent string
+	Baggage     string
 	HasDeadline bool
 	// Budget is the time left until the call's deadline when it arrived.
 	Budget time.Duration
@@ -130,9 +134,15 @@ func (c *Core) Embed(ctx context.Context, req *inferencev1.EmbedRequest) (*infer
 	c.embedCalls.Add(1)
 	var call Call
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("x-request-id"); len(v) > 0 {
-			call.RequestID = v[0]
+		first := func(key string) string {
+			if v := md.Get(key); len(v) > 0 {
+				return v[0]
+			}
+			return ""
 		}
+		call.RequestID = first("x-request-id")
+		call.TraceParent = first("traceparent")
+		call.Baggage = first("baggage")
 	}
 	if d, ok := ctx.Deadline(); ok {
 		call.HasDeadline, call.Budget = true, time.Until(d)

@@ -46,6 +46,7 @@ func handleEmbeddings(core Embedder, models ModelSource, limits Limits, m *metri
 			fail(err)
 			return
 		}
+		traceEmbeddingsRequest(ctx, req)
 
 		res, err := core.Embed(ctx, upstream.EmbedRequest{Texts: req.Inputs, Model: info.ID, Truncate: req.Truncate})
 		if err != nil {
@@ -57,6 +58,7 @@ func handleEmbeddings(core Embedder, models ModelSource, limits Limits, m *metri
 			fail(fmt.Errorf("embed: %w", err))
 			return
 		}
+		traceEmbeddingsResult(ctx, res)
 
 		resp, err := newEmbeddingsResponse(req, res, info)
 		if err != nil {

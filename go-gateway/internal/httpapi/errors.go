@@ -267,11 +267,12 @@ func coreFieldToParam(field string) string {
 }
 
 // writeError answers err in OpenAI's error shape, logs what the client must
-// not see, and records the outcome for the access log and metrics.
+// not see, and records the outcome for the access log, metrics and trace.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	e := toAPIError(err)
 	ctx := r.Context()
 	noteOutcome(ctx, e.Code)
+	traceError(ctx, e, err)
 
 	switch {
 	case e.Status == statusClientClosedRequest:

@@ -17,6 +17,7 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -25,13 +26,20 @@ import (
 
 func newIntegrationServer(t *testing.T, addr string, callTimeout time.Duration) *testServer {
 	t.Helper()
+	return newTracedIntegrationServer(t, addr, callTimeout, telemetry.Tracing{})
+}
+
+// newTracedIntegrationServer is newIntegrationServer with tracing in the
+// HTTP layer and the gRPC client.
+func newTracedIntegrationServer(t *testing.T, addr string, callTimeout time.Duration, tracing telemetry.Tracing) *testServer {
+	t.Helper()
 	cfg := config.Default().Upstream
 	cfg.Target, cfg.Addresses = "", []string{addr}
 	cfg.CallTimeout = callTimeout
 	cfg.RetryInitialBackoff, cfg.RetryMaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 
 	m := metrics.New()
-	client, err := upstream.New(cfg, m)
+	client, err := upstream.New(cfg, m, tracing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +51,7 @@ func newIntegrationServer(t *testing.T, addr string, callTimeout time.Duration) 
 		d.Core = client
 		d.Models = upstream.NewModelCache(client.FetchModelInfo, time.Minute)
 		d.Readiness = readiness
+		d.Tracing = tracing
 	})
 	s.metrics = m
 	return s

@@ -7,11 +7,14 @@ import (
 
 // addRoutes is the whole API surface.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	// API routes: authenticated, rate limited, bounded in time and
+	// API routes: traced, authenticated, rate limited, bounded in time and
 	// concurrency, in that order, so that unauthenticated or over-limit
-	// requests are turned away before they cost anything.
+	// requests are turned away before they cost anything. The span starts
+	// first so that it covers rejections too, and the access log line is
+	// written inside it and carries its trace id.
 	api := func(route string, h http.Handler) http.Handler {
 		return chain(h,
+			traceRequests(d.Tracing),
 			instrument(route, slog.LevelInfo, d.Metrics, d.Logger),
 			withTimeout(d.Limits.RequestTimeout),
 			requireAPIKey(d.Keys, d.Logger),
@@ -20,13 +23,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		)
 	}
 	// Probes: no auth or limits (kubelet has no key, and a probe rejected for
-	// load would get a healthy pod killed), and access-logged at debug level
-	// because they arrive every few seconds.
+	// load would get a healthy pod killed), no traces, and access-logged at
+	// debug level, because they arrive every few seconds.
 	probe := func(route string, h http.Handler) http.Handler {
 		return chain(h, instrument(route, slog.LevelDebug, d.Metrics, d.Logger))
 	}
 	// Fallbacks answer wrong methods and unknown paths in the API's JSON
-	// error shape instead of the mux's plain text.
+	// error shape instead of the mux's plain text. They are not traced:
+	// scanners probing random paths would otherwise fill the trace store.
 	fallback := func(h http.Handler) http.Handler {
 		return chain(h, instrument("unmatched", slog.LevelInfo, d.Metrics, d.Logger))
 	}

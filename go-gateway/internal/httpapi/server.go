@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -45,7 +46,8 @@ type Limits struct {
 
 // Deps are the dependencies of the API. Every field is required; disabled
 // features are expressed by the dependency itself (an empty KeySet, a rate
-// limiter with rate 0, an in-flight limiter without a cap).
+// limiter with rate 0, an in-flight limiter without a cap, the zero
+// Tracing).
 type Deps struct {
 	Logger      *slog.Logger
 	Metrics     *metrics.Metrics
@@ -56,6 +58,8 @@ type Deps struct {
 	RateLimiter *limits.RateLimiter
 	InFlight    *limits.InFlight
 	Limits      Limits
+	// Tracing traces the API routes; the zero value leaves them untraced.
+	Tracing telemetry.Tracing
 }
 
 // NewServer returns the API's handler.

@@ -1,6 +1,8 @@
-// Package logging builds the gateway's JSON logger. Its handler adds the
-// request id from the context to every record, so code only has to log with
-// the *Context methods (logger.InfoContext(ctx, ...)) to get it.
+// Package logging builds the gateway's JSON logger. Its handlers add what the
+// context knows about the request to every record: the request id, and the
+// trace_id and span_id of the current span when the request is traced. Code
+// only has to log with the *Context methods (logger.InfoContext(ctx, ...))
+// to get them.
 package logging
 
 import (
@@ -13,7 +15,7 @@ import (
 
 // New returns a JSON logger writing to w at the given level.
 func New(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	return slog.New(requestIDHandler{traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}})
 }
 
 // requestIDHandler adds a request_id attribute to records logged with a

@@ -27,6 +27,7 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 )
 
 // ServiceName is the core's gRPC service, also the name its health is
@@ -52,8 +53,8 @@ type Client struct {
 
 // New creates the client. Like grpc.NewClient it does not connect yet: the
 // first call (or readiness check) does, so the gateway can start before the
-// core.
-func New(cfg config.Upstream, m *metrics.Metrics) (*Client, error) {
+// core. With tracing on, every call carries the trace context to the core.
+func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
 	sc, err := serviceConfigJSON(cfg)
 	if err != nil {
 		return nil, err
@@ -78,6 +79,7 @@ func New(cfg config.Upstream, m *metrics.Metrics) (*Client, error) {
 		grpc.WithStatsHandler(attemptCounter{}),
 		grpc.WithUserAgent("tandem-gateway"),
 	}
+	opts = append(opts, traceOptions(tracing)...)
 
 	target := cfg.Target
 	if len(cfg.Addresses) > 0 {

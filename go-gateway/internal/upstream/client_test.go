@@ -18,6 +18,7 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -38,7 +39,7 @@ func testConfig(addrs ...string) config.Upstream {
 func newClient(t *testing.T, cfg config.Upstream) (*upstream.Client, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
-	c, err := upstream.New(cfg, m)
+	c, err := upstream.New(cfg, m, telemetry.Tracing{})
 	if err != nil {
 		t.Fatalf("upstream.New: %v", err)
 	}
