@@ -223,3 +223,24 @@ async def test_a_failing_batch_fails_its_requests_only() -> None:
     result = await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
     assert result.vectors.shape == (1, DIM)
     await scheduler.close(1)
+
+
+async def test_leftover_texts_go_to_an_idle_worker_without_waiting_for_the_busy_one() -> None:
+    gate = threading.Event()
+    first, second = RecordingWorker(gate=gate), RecordingWorker(gate=gate)
+    scheduler = _scheduler([first, second], max_size=1, delay_s=0.001)
+    # Two texts that cannot share a batch (max_size 1), and workers that hold
+    # their batch until the gate opens: both texts run at once only if the
+    # leftover text is handed to the idle worker.
+    task = asyncio.create_task(
+        scheduler.embed(_rows((1, 8), (2, 8)), normalize=False, deadline=_deadline())
+    )
+    for _ in range(200):
+        if first.batches and second.batches:
+            break
+        await asyncio.sleep(0.005)
+    both_busy = bool(first.batches and second.batches)
+    gate.set()
+    await task
+    await scheduler.close(1)
+    assert both_busy, "the second text waited for the busy worker"

@@ -282,7 +282,13 @@ class BatchScheduler:
                         self._ready.wait(remaining)
                         continue
                 self._busy += 1
-                return self._take_batch()
+                batch = self._take_batch()
+                if self._pending:
+                    # Texts are left over: wake an idle worker to take them
+                    # (after the batching delay) instead of leaving them until
+                    # this worker or the next request comes along.
+                    self._ready.notify()
+                return batch
 
     def _full_batch_waiting(self) -> bool:
         limits = self._batch_limits
