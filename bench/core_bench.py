@@ -9,7 +9,6 @@ load loop bounded in requests and seconds. Results: docs/benchmarks/core.md
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import numpy as np  # noqa: E402
 from harness import (  # noqa: E402
     Budget,
+    bench_main,
     machine,
     peak_rss_mib,
     probe_summary,
@@ -450,21 +450,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
-    parser.add_argument("--reference", type=Path, default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "core.md")
-    parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")
-    parser.add_argument("--quick", action="store_true", help="short runs, for checking the script itself")
-    parser.add_argument("--command", default="make bench-core")
-    args = parser.parse_args()
-    data = asyncio.run(main_async(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
-    args.out.write_text(render(data))
-    print(render(data))
-    return 0
+    return bench_main("core", __doc__.splitlines()[0], main_async, render)
 
 
 if __name__ == "__main__":

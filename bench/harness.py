@@ -6,6 +6,7 @@ Every service runs on 127.0.0.1 on free ports, started with scripts/stack.py
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
@@ -13,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,31 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
 
 
+
+
+def bench_main(
+    name: str,
+    description: str,
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    """The command line every benchmark shares: measure, then write <name>.md and <name>.json."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--gateway-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-gateway")
+    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
+    parser.add_argument(
+        "--reference", type=Path, default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json"
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / f"{name}.md")
+    parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")
+    parser.add_argument("--quick", action="store_true", help="short runs, for checking the script itself")
+    parser.add_argument("--command", default=f"make bench-{name}")
+    args = parser.parse_args()
+    data = asyncio.run(measure(args))
+    report = render(data)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    args.out.write_text(report)
+    print(report)
+    return 0

@@ -18,10 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import REPO, cpu_seconds, machine, start_core, start_gateway, write_corpus
+from harness import (
+    REPO,
+    bench_main,
+    cpu_seconds,
+    machine,
+    start_core,
+    start_gateway,
+    write_corpus,
+)
 from loadgen import LoadGenerator
 from stack import ManagedProcess, StackPorts, free_port
-
 from tandem.model.manifest import ModelManifest
 from tandem.model.tokenizer import TextTokenizer
 
@@ -119,21 +126,7 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--gateway-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-gateway")
-    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "tracing.md")
-    parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--command", default="make bench-tracing")
-    args = parser.parse_args()
-    data = asyncio.run(measure(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
-    args.out.write_text(render(data))
-    print(render(data))
-    return 0
+    return bench_main("tracing", __doc__.splitlines()[0], measure, render)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import grpc
 
@@ -73,15 +74,7 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
             status = to_grpc_status(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
             raise AssertionError("unreachable: abort raises") from exc
-        return pb.GetModelInfoResponse(
-            model_id=info.model_id,
-            aliases=info.aliases,
-            dimension=info.dimension,
-            max_tokens=info.max_tokens,
-            max_texts_per_request=info.max_texts_per_request,
-            max_text_bytes=info.max_text_bytes,
-            precision=info.precision,
-        )
+        return pb.GetModelInfoResponse(**dataclasses.asdict(info))
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:
         """The caller's deadline in loop time, or the default when it sent none."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Annotated
 
 import orjson
@@ -60,16 +61,7 @@ async def embed(
 @router.get("/model", response_model=ModelReply)
 async def model(service: ServiceDep) -> ModelReply:
     """The served model and the input limits this core enforces."""
-    info = service.info
-    return ModelReply(
-        model_id=info.model_id,
-        aliases=list(info.aliases),
-        dimension=info.dimension,
-        max_tokens=info.max_tokens,
-        max_texts_per_request=info.max_texts_per_request,
-        max_text_bytes=info.max_text_bytes,
-        precision=info.precision,
-    )
+    return ModelReply.model_validate(dataclasses.asdict(service.info))
 
 
 def _encode(result: EmbedResult) -> bytes:
