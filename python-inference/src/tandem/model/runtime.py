@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from tandem.model.graph import ATTENTION_MASK, INPUT_IDS, OUTPUT
+from tandem.model.signature import ATTENTION_MASK, INPUT_IDS, OUTPUT
 
 
 class OnnxEncoder:
