@@ -10,3 +10,12 @@ BUF_VERSION                := v1.75.0
 
 # Go linters.
 STATICCHECK_VERSION        := v0.8.2
+
+# Kubernetes (deploy/helm/chart.mk). helm renders and lints the chart,
+# actionlint checks the GitHub workflow (both in make test); kind runs the
+# quick-start cluster; buildx builds the images where the docker CLI has no
+# BuildKit builder of its own.
+HELM_VERSION               := v3.22.0
+ACTIONLINT_VERSION         := v1.7.12
+KIND_VERSION               := v0.33.0
+BUILDX_VERSION             := v0.38.2

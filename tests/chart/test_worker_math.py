@@ -1,0 +1,207 @@
+"""The chart's core resources and worker settings equal `tandem worker-math`.
+
+The chart computes the capacity plan in a template (_helpers.tpl,
+tandem.core.capacity); the core computes it in Python (capacity.py). This
+renders the chart for a matrix of inputs and runs the core's CLI with the same
+inputs: every number must agree, and every layout the CLI refuses the chart
+must refuse too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.helm import CHART, ROOT, Rendered, RenderError, render, render_error
+
+TANDEM_CLI = ROOT / ".venv" / "bin" / "tandem"
+WEIGHTS_BYTES = 90856960  # all-MiniLM-L6-v2 fp32, manifest.json weights_bytes
+
+
+@dataclass(frozen=True)
+class Case:
+    cpus: float
+    workers: int = 0
+    threads: int = 0
+    precision: str = "fp32"
+    max_batch_tokens: int = 1024
+    weights_bytes: int = WEIGHTS_BYTES
+
+    def __str__(self) -> str:
+        return (
+            f"cpus={self.cpus:g},w={self.workers},t={self.threads},"
+            f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes}"
+        )
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "core": {
+                "capacity": {
+                    "cpus": self.cpus,
+                    "workers": self.workers,
+                    "threadsPerWorker": self.threads,
+                    "weightsBytes": self.weights_bytes,
+                    "maxBatchTokens": self.max_batch_tokens,
+                },
+                "settings": {"precision": self.precision},
+            }
+        }
+
+
+# Every branch of the formula: derived and given workers and threads, whole
+# and fractional CPUs, shared and per-worker sessions, both precisions, small
+# and large batches, other model sizes, and layouts that must be refused.
+CASES = [
+    Case(cpus=c, workers=w, threads=t)
+    for c in (0.5, 1, 1.5, 2, 3.5, 4, 8)
+    for w, t in ((0, 0), (1, 0), (2, 0), (0, 2), (2, 2), (3, 1))
+] + [
+    Case(cpus=2, precision="int8"),
+    Case(cpus=4, workers=1, precision="int8"),
+    Case(cpus=1, max_batch_tokens=256),
+    Case(cpus=2, max_batch_tokens=4096),
+    Case(cpus=16, max_batch_tokens=65536),
+    Case(cpus=4, workers=4, threads=1, max_batch_tokens=2000),
+    Case(cpus=2, weights_bytes=22_783_400),
+    Case(cpus=6, workers=2, threads=3, weights_bytes=438_000_000),
+    Case(cpus=64, workers=64),
+    Case(cpus=1, workers=64),
+]
+
+
+def worker_math(case: Case) -> dict[str, Any] | str:
+    """The core's own plan: JSON, or the refusal message."""
+    args = [
+        str(TANDEM_CLI),
+        "worker-math",
+        "--cpus",
+        repr(float(case.cpus)),
+        "--workers",
+        str(case.workers),
+        "--threads-per-worker",
+        str(case.threads),
+        "--weights-mib",
+        repr(case.weights_bytes / (1 << 20)),
+        "--precision",
+        case.precision,
+        "--max-batch-tokens",
+        str(case.max_batch_tokens),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode == 2:
+        return result.stderr
+    assert result.returncode == 0, result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)
+    return plan
+
+
+def mib(quantity: str) -> int:
+    assert quantity.endswith("Mi"), f"memory {quantity!r} should be rendered in Mi"
+    return int(quantity.removesuffix("Mi"))
+
+
+def millicores(quantity: str) -> int:
+    assert quantity.endswith("m"), f"CPU {quantity!r} should be rendered in millicores"
+    return int(quantity.removesuffix("m"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_chart_plan_equals_worker_math(case: Case) -> None:
+    plan = worker_math(case)
+    if isinstance(plan, str):
+        message = render_error(values=case.values())
+        assert "core.capacity" in message, message
+        assert "CPU threads" in message, message
+        return
+    rendered = render(values=case.values())
+    resources = rendered.container("core")["resources"]
+    assert mib(resources["requests"]["memory"]) == plan["memory_request_mib"]
+    assert mib(resources["limits"]["memory"]) == plan["memory_limit_mib"]
+    # CPU request = limit = the CPUs planned for, so the quota the core reads is that number.
+    assert millicores(resources["requests"]["cpu"]) == round(case.cpus * 1000)
+    assert resources["limits"]["cpu"] == resources["requests"]["cpu"]
+    # The core runs exactly the plan the pod was sized for.
+    env = rendered.env("core")
+    assert int(env["TANDEM_CORE_WORKERS"]) == plan["workers"]
+    assert int(env["TANDEM_CORE_THREADS_PER_WORKER"]) == plan["threads_per_worker"]
+    assert float(env["TANDEM_CORE_CPUS"]) == plan["cpus"]
+    assert int(env["TANDEM_CORE_MAX_BATCH_TOKENS"]) == case.max_batch_tokens
+    assert env["TANDEM_CORE_PRECISION"] == case.precision
+
+
+def test_matrix_covers_refusals_and_both_session_layouts() -> None:
+    """The matrix exercises every outcome, or the comparison above proves little."""
+    plans = [worker_math(c) for c in CASES]
+    refused = [p for p in plans if isinstance(p, str)]
+    accepted = [p for p in plans if isinstance(p, dict)]
+    assert len(refused) >= 5
+    assert {p["model_copies"] == 1 for p in accepted} == {True, False}
+    assert len({p["memory_limit_mib"] for p in accepted}) >= 10
+
+
+def test_default_values_use_the_built_models_weights() -> None:
+    """values.yaml's weightsBytes is the built model's, so the default plan is right."""
+    manifest = json.loads((ROOT / ".cache" / "models" / "manifest.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["core"]["capacity"]["weightsBytes"] == manifest["weights_bytes"]
+
+
+def test_default_plan_is_one_worker_on_one_cpu() -> None:
+    resources = render().container("core")["resources"]
+    assert resources == {
+        "requests": {"cpu": "1000m", "memory": "273Mi"},
+        "limits": {"cpu": "1000m", "memory": "342Mi"},
+    }
+
+
+EXPLICIT = {
+    "requests": {"cpu": "2", "memory": "400Mi"},
+    "limits": {"cpu": "2", "memory": "512Mi"},
+}
+
+
+def test_explicit_resources_override_the_plan() -> None:
+    rendered: Rendered = render(values={"core": {"capacity": {"cpus": 2}, "resources": EXPLICIT}})
+    assert rendered.container("core")["resources"] == EXPLICIT
+    # The worker settings still follow the plan for core.capacity.
+    env = rendered.env("core")
+    assert (env["TANDEM_CORE_WORKERS"], env["TANDEM_CORE_THREADS_PER_WORKER"]) == ("2", "1")
+
+
+@pytest.mark.parametrize(
+    ("limits", "complaint"),
+    [
+        # 2 workers x 1 thread need 313 MiB (see docs/worker-math.md).
+        ({"cpu": "2", "memory": "312Mi"}, "core.resources.limits.memory"),
+        ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
+        ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
+        ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
+    ],
+)
+def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
+    limits: dict[str, Any], complaint: str
+) -> None:
+    values = {"core": {"capacity": {"cpus": 2}, "resources": {"limits": limits}}}
+    assert complaint in render_error(values=values)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"cpu": "2", "memory": "313Mi"},
+        {"cpu": "2000m", "memory": "328204288"},  # 313 MiB in bytes
+        {"cpu": 2, "memory": "0.5Gi"},
+        {"cpu": "2.5", "memory": "1G"},
+    ],
+)
+def test_explicit_resources_that_hold_the_plan_are_accepted(limits: dict[str, Any]) -> None:
+    values = {"core": {"capacity": {"cpus": 2}, "resources": {"limits": limits}}}
+    try:
+        render(values=values)
+    except RenderError as e:
+        pytest.fail(f"refused {limits}: {e}")
