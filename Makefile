@@ -42,7 +42,7 @@ run: install model gateway ## Start core and gateway on localhost (TRACES=1 prin
 	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
-TEST_TARGETS := proto-check proto-lint lint-python test-python lint-go test-go fuzz-go e2e-local
+TEST_TARGETS := proto-check proto-lint lint-python lint-tests test-python lint-go test-go fuzz-go e2e-local
 
 .PHONY: test
 test: install model tools ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
@@ -110,6 +110,13 @@ proto-lint: tools ## Lint the contract with buf
 .PHONY: lint-python
 lint-python: install ## ruff and mypy on the core
 	cd python-inference && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+# Everything Python outside the core, with the core's rules (ruff.toml).
+LINTED_PYTHON := tests bench scripts deploy
+
+.PHONY: lint-tests
+lint-tests: install ## ruff on the tests, benchmarks, scripts and image helpers
+	$(VENV)/bin/ruff check $(LINTED_PYTHON) && $(VENV)/bin/ruff format --check $(LINTED_PYTHON)
 
 .PHONY: test-python
 test-python: install model ## The core's unit tests (real model)

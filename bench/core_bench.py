@@ -48,8 +48,18 @@ CORPUS_SIZE = 1024
 MIB = 1 << 20
 
 
-FULL = {"sat": Budget(20, 20_000), "c1": Budget(20, 400), "open": Budget(15, 10_000), "mem": Budget(10, 4_000)}
-QUICK = {"sat": Budget(5, 2_000), "c1": Budget(5, 100), "open": Budget(4, 2_000), "mem": Budget(4, 1_000)}
+FULL = {
+    "sat": Budget(20, 20_000),
+    "c1": Budget(20, 400),
+    "open": Budget(15, 10_000),
+    "mem": Budget(10, 4_000),
+}
+QUICK = {
+    "sat": Budget(5, 2_000),
+    "c1": Budget(5, 100),
+    "open": Budget(4, 2_000),
+    "mem": Budget(4, 1_000),
+}
 
 
 # --- 1. Raw model limit ----------------------------------------------------------
@@ -61,12 +71,16 @@ def sorted_batches(texts: Sequence[str], tokenizer: TextTokenizer, size: int) ->
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
-def _run_batches(tokenizer: TextTokenizer, encoder: OnnxEncoder, batches: Sequence[list[str]]) -> None:
+def _run_batches(
+    tokenizer: TextTokenizer, encoder: OnnxEncoder, batches: Sequence[list[str]]
+) -> None:
     for batch in batches:
         encoder.encode([t.ids for t in tokenizer.encode(batch)])
 
 
-def raw_one_session(tokenizer: TextTokenizer, graph: Path, threads: int, batches: list[list[str]], passes: int) -> float:
+def raw_one_session(
+    tokenizer: TextTokenizer, graph: Path, threads: int, batches: list[list[str]], passes: int
+) -> float:
     """Tokenizer + one session in a tight loop: texts per second."""
     encoder = OnnxEncoder(graph, threads)
     _run_batches(tokenizer, encoder, batches[:2])
@@ -76,7 +90,9 @@ def raw_one_session(tokenizer: TextTokenizer, graph: Path, threads: int, batches
     return sum(len(b) for b in batches) * passes / (time.perf_counter() - started)
 
 
-def raw_threads(tokenizer: TextTokenizer, graph: Path, workers: int, batches: list[list[str]], passes: int) -> float:
+def raw_threads(
+    tokenizer: TextTokenizer, graph: Path, workers: int, batches: list[list[str]], passes: int
+) -> float:
     """``workers`` sessions with 1 intra-op thread each, driven from as many Python threads."""
     encoders = [OnnxEncoder(graph, 1) for _ in range(workers)]
     for encoder in encoders:
@@ -102,7 +118,9 @@ def raw_threads(tokenizer: TextTokenizer, graph: Path, workers: int, batches: li
     return texts / (time.perf_counter() - started)
 
 
-def _raw_process(model_dir: str, batches: list[list[str]], passes: int, start: Any, out: Any) -> None:
+def _raw_process(
+    model_dir: str, batches: list[list[str]], passes: int, start: Any, out: Any
+) -> None:
     manifest = ModelManifest.read(Path(model_dir))
     tokenizer = TextTokenizer(Path(model_dir) / manifest.tokenizer, manifest.max_tokens)
     encoder = OnnxEncoder(manifest.graph_path(Path(model_dir), "fp32"), 1)
@@ -119,7 +137,10 @@ def raw_processes(model_dir: Path, workers: int, batches: list[list[str]], passe
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     share = [batches[i::workers] for i in range(workers)]
-    procs = [ctx.Process(target=_raw_process, args=(str(model_dir), s, passes, start, out)) for s in share]
+    procs = [
+        ctx.Process(target=_raw_process, args=(str(model_dir), s, passes, start, out))
+        for s in share
+    ]
     for p in procs:
         p.start()
     time.sleep(5)  # let every process import and load its session
@@ -130,7 +151,9 @@ def raw_processes(model_dir: Path, workers: int, batches: list[list[str]], passe
     return sum(r[0] for r in results) / (max(r[2] for r in results) - min(r[1] for r in results))
 
 
-def raw_single_latency_ms(tokenizer: TextTokenizer, graph: Path, threads: int, texts: Sequence[str]) -> float:
+def raw_single_latency_ms(
+    tokenizer: TextTokenizer, graph: Path, threads: int, texts: Sequence[str]
+) -> float:
     """p50 of one text through tokenizer + model: the model's own latency for a lone request."""
     encoder = OnnxEncoder(graph, threads)
     _run_batches(tokenizer, encoder, [[texts[0]]])
@@ -145,7 +168,9 @@ def raw_single_latency_ms(tokenizer: TextTokenizer, graph: Path, threads: int, t
 # --- Served ------------------------------------------------------------------------
 
 
-async def served(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]) -> dict[str, Any]:
+async def served(
+    model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]
+) -> dict[str, Any]:
     core, ports = start_core(model_dir, log_dir, "served")
     out: dict[str, Any] = {"startup_s": startup_seconds(core)}
     target = f"127.0.0.1:{ports.core_grpc}"
@@ -183,7 +208,9 @@ async def served(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: d
     return out
 
 
-async def http_side_by_side(model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget) -> dict[str, Any]:
+async def http_side_by_side(
+    model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget
+) -> dict[str, Any]:
     """Ours vs the naive pattern, same model, same HTTP client, same load."""
     results: dict[str, Any] = {}
     core, ports = start_core(model_dir, log_dir, "http-ours")
@@ -215,7 +242,10 @@ async def http_side_by_side(model_dir: Path, load: LoadGenerator, log_dir: Path,
                      path="/v1/embed", openai="false", concurrency=32, warmup=8),
             f"{url}/healthz",
         )  # fmt: skip
-        results["naive"] = {"load": row("naive: async def calls the model", r), "healthz": probe_summary(probes)}
+        results["naive"] = {
+            "load": row("naive: async def calls the model", r),
+            "healthz": probe_summary(probes),
+        }
     finally:
         naive.stop()
     return results
@@ -232,7 +262,12 @@ async def memory_by_workers(
     corpus = load.corpus_file.read_text().splitlines()
     long_texts = [" ".join(corpus[i : i + 8]) for i in range(0, 512, 8)]  # > 256 tokens: truncated
     mixed = load.corpus_file.with_name("corpus-mixed.txt")
-    mixed.write_text("\n".join(t for pair in zip(long_texts, corpus) for t in pair) + "\n")
+    mixed.write_text(
+        "\n".join(
+            t for pair in zip(long_texts, corpus[: len(long_texts)], strict=True) for t in pair
+        )
+        + "\n"
+    )
     load = LoadGenerator(load.binary, mixed)
     rows = []
     for workers in (1, 2, 4):
@@ -262,14 +297,23 @@ async def memory_by_workers(
     return rows
 
 
-async def layouts(model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]) -> list[dict[str, Any]]:
+async def layouts(
+    model_dir: Path, load: LoadGenerator, log_dir: Path, budgets: dict[str, Budget]
+) -> list[dict[str, Any]]:
     """Same load on each way to use the CPUs, fp32 and int8."""
     rows = []
     cpus = os.cpu_count() or 1
-    for precision, workers, threads in (("fp32", 1, cpus), ("fp32", cpus, 1), ("int8", 1, cpus), ("int8", cpus, 1)):
+    for precision, workers, threads in (
+        ("fp32", 1, cpus),
+        ("fp32", cpus, 1),
+        ("int8", 1, cpus),
+        ("int8", cpus, 1),
+    ):
         env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": str(threads),
                "TANDEM_CORE_PRECISION": precision}  # fmt: skip
-        core, ports = start_core(model_dir, log_dir, f"layout-{precision}-{workers}x{threads}", **env)
+        core, ports = start_core(
+            model_dir, log_dir, f"layout-{precision}-{workers}x{threads}", **env
+        )
         target = f"127.0.0.1:{ports.core_grpc}"
         try:
             c1 = await load.run(target=target, requests=budgets["c1"].requests // 2,
@@ -298,7 +342,10 @@ def int8_quality(model_dir: Path, reference_file: Path) -> dict[str, float]:
     want = np.array([i["embedding"] for i in reference["items"]])
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     cosines = (got * want).sum(axis=1)
-    return {"min_cosine": round(float(cosines.min()), 4), "mean_cosine": round(float(cosines.mean()), 4)}
+    return {
+        "min_cosine": round(float(cosines.min()), 4),
+        "mean_cosine": round(float(cosines.mean()), 4),
+    }
 
 
 # --- Report ---------------------------------------------------------------------------
@@ -433,13 +480,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print("naive side by side ...", flush=True)
     http_data = await http_side_by_side(model_dir, load, args.log_dir, budgets["sat"])
     print("memory ...", flush=True)
-    memory = await memory_by_workers(model_dir, load, args.log_dir, budgets["mem"], manifest.weights_bytes / MIB)
+    memory = await memory_by_workers(
+        model_dir, load, args.log_dir, budgets["mem"], manifest.weights_bytes / MIB
+    )
     print("layouts ...", flush=True)
     layout_rows = await layouts(model_dir, load, args.log_dir, budgets)
     return {
         "command": args.command,
         "machine": machine(),
-        "corpus": {"texts": len(corpus), "mean_tokens": round(statistics.mean(t.token_count for t in tokenizer.encode(corpus)), 1)},
+        "corpus": {
+            "texts": len(corpus),
+            "mean_tokens": round(
+                statistics.mean(t.token_count for t in tokenizer.encode(corpus)), 1
+            ),
+        },
         "raw": raw,
         "served": served_data,
         "http": http_data,

@@ -57,7 +57,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             ):
                 for path, target, extra in (
                     ("direct gRPC", direct_target, {}),
-                    ("through the gateway", gateway_target, {"mode": "http", "path": "/v1/embeddings"}),
+                    (
+                        "through the gateway",
+                        gateway_target,
+                        {"mode": "http", "path": "/v1/embeddings"},
+                    ),
                 ):
                     before = cpu_seconds(gateway)
                     result = await load.run(target=target, seconds=seconds, **flags, **extra)
@@ -87,7 +91,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "core_capacity_rps": round(capacity.requests_per_s, 1),
         "rate_70_rps": rate,
         "rows": rows,
-        "gateway_cpu_ms_per_request": {k: round(statistics.median(v), 3) for k, v in gateway_cpu.items() if v},
+        "gateway_cpu_ms_per_request": {
+            k: round(statistics.median(v), 3) for k, v in gateway_cpu.items() if v
+        },
     }
 
 
@@ -104,15 +110,21 @@ def render(data: dict[str, Any]) -> str:
         "Single-text requests from the benchmark corpus, sent by `tandem-load` (Go) directly to the",
         "core over one gRPC connection, and through the gateway over HTTP (OpenAI JSON). Direct and",
         "gateway runs alternate; each cell is the median over the rounds. The core's capacity in this",
-        f"run: {data['core_capacity_rps']} requests/s; \"70%\" is an open loop at {data['rate_70_rps']} requests/s.",
+        f'run: {data["core_capacity_rps"]} requests/s; "70%" is an open loop at {data["rate_70_rps"]} requests/s.',
         "Loopback only; every run is bounded in requests and seconds.",
         "",
         "| load | path | p50 ms | p99 ms | requests/s | errors |",
         "|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
-        lines.append(f"| {r['level']} | {r['path']} | {r['p50_ms']} | {r['p99_ms']} | {r['requests_per_s']} | {r['errors']} |")
-    lines += ["", "| load | added p50 ms | added p99 ms | gateway CPU per request |", "|---|---|---|---|"]
+        lines.append(
+            f"| {r['level']} | {r['path']} | {r['p50_ms']} | {r['p99_ms']} | {r['requests_per_s']} | {r['errors']} |"
+        )
+    lines += [
+        "",
+        "| load | added p50 ms | added p99 ms | gateway CPU per request |",
+        "|---|---|---|---|",
+    ]
     for level in ("light", "70%"):
         direct, via = by[(level, "direct gRPC")], by[(level, "through the gateway")]
         cpu = data["gateway_cpu_ms_per_request"].get(level)

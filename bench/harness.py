@@ -51,7 +51,9 @@ def start_core(
 
 def startup_seconds(process: ManagedProcess) -> float:
     """The core's own measurement from its last "ready" log line (logs are appended)."""
-    ready = [line for line in process.log_path.read_text().splitlines() if '"message": "ready"' in line]
+    ready = [
+        line for line in process.log_path.read_text().splitlines() if '"message": "ready"' in line
+    ]
     return float(json.loads(ready[-1])["startup_seconds"]) if ready else float("nan")
 
 
@@ -73,7 +75,9 @@ def worker_batches(http_url: str) -> dict[str, float]:
     return out
 
 
-async def with_health_probe(load: Awaitable[LoadResult], health_url: str) -> tuple[LoadResult, list[float]]:
+async def with_health_probe(
+    load: Awaitable[LoadResult], health_url: str
+) -> tuple[LoadResult, list[float]]:
     """Run ``load`` while probing ``health_url`` every 50 ms."""
     stop = asyncio.Event()
     async with httpx.AsyncClient(timeout=5) as probe_client:
@@ -149,8 +153,6 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
 
 
-
-
 def bench_main(
     name: str,
     description: str,
@@ -160,14 +162,22 @@ def bench_main(
     """The command line every benchmark shares: measure, then write <name>.md and <name>.json."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--gateway-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-gateway")
-    parser.add_argument("--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load")
     parser.add_argument(
-        "--reference", type=Path, default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json"
+        "--gateway-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-gateway"
+    )
+    parser.add_argument(
+        "--load-bin", type=Path, default=REPO / "go-gateway" / "bin" / "tandem-load"
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json",
     )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / f"{name}.md")
     parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")
-    parser.add_argument("--quick", action="store_true", help="short runs, for checking the script itself")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs, for checking the script itself"
+    )
     parser.add_argument("--command", default=f"make bench-{name}")
     args = parser.parse_args()
     data = asyncio.run(measure(args))

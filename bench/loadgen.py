@@ -51,7 +51,9 @@ class LoadGenerator:
         self.binary = binary
         self.corpus_file = corpus_file
 
-    async def run(self, *, target: str, requests: int, seconds: float, **flags: object) -> LoadResult:
+    async def run(
+        self, *, target: str, requests: int, seconds: float, **flags: object
+    ) -> LoadResult:
         args = [str(self.binary), "-corpus", str(self.corpus_file), "-target", target,
                 "-requests", str(requests), "-duration", f"{seconds}s"]  # fmt: skip
         for name, value in flags.items():

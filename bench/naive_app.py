@@ -23,7 +23,9 @@ MODEL_DIR = Path(os.environ["TANDEM_NAIVE_MODEL_DIR"])
 tokenizer = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
 tokenizer.enable_truncation(256)
 tokenizer.no_padding()
-session = ort.InferenceSession(str(MODEL_DIR / "model-fp32.onnx"), providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(
+    str(MODEL_DIR / "model-fp32.onnx"), providers=["CPUExecutionProvider"]
+)
 app = FastAPI()
 
 

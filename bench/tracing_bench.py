@@ -33,7 +33,9 @@ from tandem.model.manifest import ModelManifest
 from tandem.model.tokenizer import TextTokenizer
 
 
-async def one_stack(args: argparse.Namespace, load: LoadGenerator, traced: bool, seconds: float) -> dict[str, Any]:
+async def one_stack(
+    args: argparse.Namespace, load: LoadGenerator, traced: bool, seconds: float
+) -> dict[str, Any]:
     receiver = None
     env: dict[str, str] = {}
     if traced:
@@ -46,8 +48,13 @@ async def one_stack(args: argparse.Namespace, load: LoadGenerator, traced: bool,
             log_path=args.log_dir / "tracing" / "receiver.log",
         ).start()
         await asyncio.sleep(1.0)
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_TRACES_SAMPLER": "always_on"}
-    core, ports = start_core(args.model_dir, args.log_dir, "tracing", ports=StackPorts.free(), **env)
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_TRACES_SAMPLER": "always_on",
+        }
+    core, ports = start_core(
+        args.model_dir, args.log_dir, "tracing", ports=StackPorts.free(), **env
+    )
     gateway = start_gateway(args.gateway_bin, ports, args.log_dir, "tracing", **env)
     target = f"http://127.0.0.1:{ports.gateway_http}"
     try:
@@ -98,7 +105,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         | {"errors": sum(r["errors"] for r in runs), "spans": sum(r["spans"] for r in runs)}
         for mode, runs in results.items()
     }  # fmt: skip
-    return {"command": args.command, "machine": machine(), "rounds": rounds, "summary": summary, "runs": results}
+    return {
+        "command": args.command,
+        "machine": machine(),
+        "rounds": rounds,
+        "summary": summary,
+        "runs": results,
+    }
 
 
 def render(data: dict[str, Any]) -> str:

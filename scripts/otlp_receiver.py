@@ -53,7 +53,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, sink: Callable[[ReceivedSpan], None]) -> None:
         self._sink = sink
 
-    def Export(  # noqa: N802 (generated name)
+    def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         for resource_spans in request.resource_spans:
@@ -140,7 +140,9 @@ def format_trace(spans: list[ReceivedSpan], trace_id: str) -> str:
     ids = {s.span_id for s in mine}
     children: dict[str, list[ReceivedSpan]] = {}
     for span in mine:
-        children.setdefault(span.parent_span_id if span.parent_span_id in ids else "", []).append(span)
+        children.setdefault(span.parent_span_id if span.parent_span_id in ids else "", []).append(
+            span
+        )
     lines = [f"trace {trace_id}"]
 
     def walk(parent: str, depth: int) -> None:

@@ -186,7 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     printer = None
     if args.traces:
         printer = TracePrinter().start()
-        tracing_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": printer.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"}
+        tracing_env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": printer.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+        }
     core = core_process(ports, args.log_dir, env=tracing_env)
     gateway = gateway_process(args.gateway_bin, ports, args.log_dir, env=tracing_env)
     started: list[ManagedProcess] = []
@@ -201,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 printer.print_new()
             for service in started:
                 if service.process is not None and service.process.poll() is not None:
-                    print(f"{service.name} exited ({service.process.returncode}):\n{service.tail()}")
+                    print(
+                        f"{service.name} exited ({service.process.returncode}):\n{service.tail()}"
+                    )
                     return 1
             time.sleep(0.2)
         return 0
@@ -232,7 +237,9 @@ class TracePrinter:
 
     def start(self) -> TracePrinter:
         self._receiver.__enter__()
-        print(f"collecting traces on {self.endpoint}; each request's trace prints below", flush=True)
+        print(
+            f"collecting traces on {self.endpoint}; each request's trace prints below", flush=True
+        )
         return self
 
     def print_new(self) -> None:

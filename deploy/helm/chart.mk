@@ -76,7 +76,6 @@ lint-chart: chart-tools ## helm lint --strict, with each ci/ scenario, against t
 
 .PHONY: test-chart
 test-chart: chart-tools model ## Render every scenario; schema-validate; assert probes, resources (vs worker-math), security, wiring
-	cd $(ROOT) && $(VENV)/bin/ruff check tests/chart deploy/images && $(VENV)/bin/ruff format --check tests/chart deploy/images
 	HELM=$(HELM) $(VENV)/bin/pytest -q tests/chart
 
 .PHONY: lint-workflows

@@ -24,7 +24,7 @@ from tests.chart.helm import CHART, render, render_error
         {"networkPolicy": {"metricsFrom": [{"podselector": {}}]}},
         {"core": {"securityContext": {"readOnlyRootFileSystem": True}}},
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_unknown_keys_are_refused(values: dict[str, Any]) -> None:
     assert "additional properties" in render_error(values=values)
@@ -48,7 +48,7 @@ def test_unknown_keys_are_refused(values: dict[str, Any]) -> None:
         {"networkPolicy": {"enabled": "yes"}},
         {"serviceMonitor": {"interval": "30"}},
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_wrong_types_and_values_are_refused(values: dict[str, Any]) -> None:
     assert "schema" in render_error(values=values)
@@ -63,7 +63,7 @@ def test_wrong_types_and_values_are_refused(values: dict[str, Any]) -> None:
         {"core": {"extraSettings": {"OTHER_VARIABLE": "x"}}},
         {"core": {"extraSettings": {"TANDEM_CORE_MAX_QUEUE_TEXTS": 2048}}},
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_extra_settings_cannot_override_what_the_chart_derives(values: dict[str, Any]) -> None:
     render_error(values=values)

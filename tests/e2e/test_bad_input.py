@@ -52,7 +52,9 @@ def _next_request_works(client: httpx.Client) -> None:
         ({"model": MODEL, "input": "x", "inputs": "typo"}, 400, None),
     ],
 )
-def test_bad_json_bodies(client: httpx.Client, body: dict[str, Any], status: int, param: str | None) -> None:
+def test_bad_json_bodies(
+    client: httpx.Client, body: dict[str, Any], status: int, param: str | None
+) -> None:
     _assert_error(client.post("/v1/embeddings", json=body), status, param)
     _next_request_works(client)
 
@@ -73,7 +75,11 @@ def test_too_many_tokens_when_truncation_is_refused(client: httpx.Client) -> Non
     [
         (b'{"model": "all-MiniLM-L6-v2", "input": "x"', {"content-type": "application/json"}, 400),
         (b"not json at all", {"content-type": "application/json"}, 400),
-        (b'{"model": "all-MiniLM-L6-v2", "input": "x"} {}', {"content-type": "application/json"}, 400),
+        (
+            b'{"model": "all-MiniLM-L6-v2", "input": "x"} {}',
+            {"content-type": "application/json"},
+            400,
+        ),
         (b'{"model": "all-MiniLM-L6-v2", "input": "x"}', {"content-type": "text/plain"}, 415),
         (b"", {"content-type": "application/json"}, 400),
     ],
@@ -88,7 +94,8 @@ def test_malformed_requests(
 def test_body_over_the_size_limit(client: httpx.Client) -> None:
     big = b'{"model": "all-MiniLM-L6-v2", "input": ["' + b"z" * (5 << 20) + b'"]}'
     _assert_error(
-        client.post("/v1/embeddings", content=big, headers={"content-type": "application/json"}), 413
+        client.post("/v1/embeddings", content=big, headers={"content-type": "application/json"}),
+        413,
     )
     _next_request_works(client)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from stack import StackPorts, core_process, http_status
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
@@ -58,14 +57,16 @@ def test_sigterm_under_load_loses_no_accepted_request(draining_core) -> None:  #
                             return  # the server refused: stop sending, like a client would
 
             async def terminate_midway() -> None:
-                while len(outcomes) < 100:
+                while len(outcomes) < 100:  # noqa: ASYNC110 - senders append without signalling
                     await asyncio.sleep(0.01)
                 assert core.process is not None
                 core.process.send_signal(signal.SIGTERM)
                 sigterm_at.append(time.monotonic())
                 await asyncio.sleep(0.3)
                 readiness_after_sigterm.append(
-                    await asyncio.to_thread(http_status, f"http://127.0.0.1:{ports.core_http}/readyz")
+                    await asyncio.to_thread(
+                        http_status, f"http://127.0.0.1:{ports.core_http}/readyz"
+                    )
                 )
 
             await asyncio.gather(*(caller() for _ in range(16)), terminate_midway())
@@ -80,7 +81,9 @@ def test_sigterm_under_load_loses_no_accepted_request(draining_core) -> None:  #
     assert served_while_draining, "the drain delay should keep serving"
 
     # The core's own access log: every request it accepted finished "ok".
-    records = [json.loads(line) for line in core.log_path.read_text().splitlines() if line.startswith("{")]
+    records = [
+        json.loads(line) for line in core.log_path.read_text().splitlines() if line.startswith("{")
+    ]
     finished = [r["outcome"] for r in records if r.get("message") == "request"]
     assert finished
     assert set(finished) <= {"ok", "unavailable"}, set(finished)

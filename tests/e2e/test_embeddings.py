@@ -29,7 +29,9 @@ def test_reference_vectors_through_the_gateway(
     client: httpx.Client, reference: dict[str, Any]
 ) -> None:
     items = reference["items"]
-    reply = client.post("/v1/embeddings", json={"model": MODEL, "input": [i["text"] for i in items]})
+    reply = client.post(
+        "/v1/embeddings", json={"model": MODEL, "input": [i["text"] for i in items]}
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["object"] == "list"

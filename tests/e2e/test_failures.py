@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from stack import StackPorts, free_port, gateway_process, http_status
 
 from .conftest import Stack
@@ -24,7 +23,9 @@ def _wait_live(url: str, timeout_s: float = 30) -> None:
 
 
 def test_core_unreachable_is_503_fast(gateway_bin: Path, log_dir: Path) -> None:
-    ports = StackPorts(core_grpc=free_port(), core_http=0, gateway_http=free_port(), gateway_admin=free_port())
+    ports = StackPorts(
+        core_grpc=free_port(), core_http=0, gateway_http=free_port(), gateway_admin=free_port()
+    )
     gateway = gateway_process(gateway_bin, ports, log_dir, name="gateway-no-core").start()
     try:
         url = f"http://127.0.0.1:{ports.gateway_http}"
@@ -41,23 +42,34 @@ def test_core_unreachable_is_503_fast(gateway_bin: Path, log_dir: Path) -> None:
 
 def test_core_too_slow_is_504_not_a_hang(stack: Stack, gateway_bin: Path, log_dir: Path) -> None:
     ports = StackPorts(
-        core_grpc=stack.ports.core_grpc, core_http=0, gateway_http=free_port(), gateway_admin=free_port()
+        core_grpc=stack.ports.core_grpc,
+        core_http=0,
+        gateway_http=free_port(),
+        gateway_admin=free_port(),
     )
     # A 50 ms budget per call against a request that needs far more compute.
     gateway = gateway_process(
-        gateway_bin, ports, log_dir, env={"TANDEM_GATEWAY_UPSTREAM_TIMEOUT": "50ms"}, name="gateway-slow"
+        gateway_bin,
+        ports,
+        log_dir,
+        env={"TANDEM_GATEWAY_UPSTREAM_TIMEOUT": "50ms"},
+        name="gateway-slow",
     ).start()
     try:
         gateway.wait_ready(30)
         url = f"http://127.0.0.1:{ports.gateway_http}"
         started = time.monotonic()
         reply = httpx.post(
-            f"{url}/v1/embeddings", json={"model": MODEL, "input": ["word " * 300] * 256}, timeout=30
+            f"{url}/v1/embeddings",
+            json={"model": MODEL, "input": ["word " * 300] * 256},
+            timeout=30,
         )
         assert reply.status_code == 504, reply.text
         assert time.monotonic() - started < 10
         # The core dropped the expired work and still serves the main gateway.
-        ok = httpx.post(f"{stack.gateway_url}/v1/embeddings", json={"model": MODEL, "input": "x"}, timeout=30)
+        ok = httpx.post(
+            f"{stack.gateway_url}/v1/embeddings", json={"model": MODEL, "input": "x"}, timeout=30
+        )
         assert ok.status_code == 200
     finally:
         assert gateway.stop() == 0

@@ -17,12 +17,10 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-
+from otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
 from stack import ManagedProcess, StackPorts, core_process, gateway_process
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
-
-from otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
 
 MODEL = "all-MiniLM-L6-v2"
 CORE_SERVER_SPAN = "/tandem.inference.v1.EmbeddingService/Embed"
@@ -30,7 +28,13 @@ GATEWAY_SERVER_SPAN = "POST /v1/embeddings"
 
 
 class TracedStack:
-    def __init__(self, receiver: OtlpReceiver, ports: StackPorts, core: ManagedProcess, gateway: ManagedProcess) -> None:
+    def __init__(
+        self,
+        receiver: OtlpReceiver,
+        ports: StackPorts,
+        core: ManagedProcess,
+        gateway: ManagedProcess,
+    ) -> None:
         self.receiver = receiver
         self.ports = ports
         self.core = core
@@ -62,7 +66,9 @@ def traced(gateway_bin: Path, log_dir: Path) -> Iterator[TracedStack]:
             core.stop()
 
 
-def _embed(stack: TracedStack, texts: list[str] | str, headers: dict[str, str] | None = None) -> httpx.Response:
+def _embed(
+    stack: TracedStack, texts: list[str] | str, headers: dict[str, str] | None = None
+) -> httpx.Response:
     reply = httpx.post(
         f"{stack.gateway_url}/v1/embeddings",
         json={"model": MODEL, "input": texts},
@@ -79,12 +85,14 @@ def _trace_id(reply: httpx.Response) -> str:
     return trace_id
 
 
-def _complete(trace_id: str, batches: int = 1) -> "callable":  # type: ignore[valid-type]
+def _complete(trace_id: str, batches: int = 1) -> callable:  # type: ignore[valid-type]
     """A trace is complete when both server spans and the core's stage spans arrived."""
 
     def done(spans: list[ReceivedSpan]) -> bool:
         names = [s.name for s in in_trace(spans, trace_id)]
-        linked = [s for s in spans if s.name == "tandem.batch" and any(t == trace_id for t, _ in s.links)]
+        linked = [
+            s for s in spans if s.name == "tandem.batch" and any(t == trace_id for t, _ in s.links)
+        ]
         return (
             GATEWAY_SERVER_SPAN in names
             and CORE_SERVER_SPAN in names
@@ -102,12 +110,13 @@ def _one(spans: list[ReceivedSpan], trace_id: str, service: str, name: str) -> R
 
 
 def _assert_chain(spans: list[ReceivedSpan], trace_id: str) -> ReceivedSpan:
-    """gateway server -> gateway client -> core server -> tokenize/queue/inference; returns core server."""
+    """gateway server -> gateway client -> core server -> core stages; returns core server."""
     gateway_server = _one(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN)
     assert gateway_server.kind == "server"
     clients = [
         s for s in in_trace(spans, trace_id)
-        if s.service == "tandem-gateway" and s.kind == "client" and s.parent_span_id == gateway_server.span_id
+        if s.service == "tandem-gateway" and s.kind == "client"
+        and s.parent_span_id == gateway_server.span_id
     ]  # fmt: skip
     assert clients, "no gateway gRPC client span under the HTTP server span"
     core_server = _one(spans, trace_id, "tandem-core", CORE_SERVER_SPAN)
@@ -131,7 +140,11 @@ def test_single_request_is_one_trace_across_both_services(traced: TracedStack) -
     assert batch.trace_id != trace_id  # a batch is its own trace, linked to its requests
     assert batch.attributes["tandem.batch.texts"] >= 1
     assert batch.attributes["tandem.model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    for key in ("tandem.batch.real_tokens", "tandem.batch.padded_tokens", "tandem.batch.padding_ratio"):
+    for key in (
+        "tandem.batch.real_tokens",
+        "tandem.batch.padded_tokens",
+        "tandem.batch.padding_ratio",
+    ):
         assert key in batch.attributes
     assert core_server.attributes["tandem.texts"] == 1
     gateway_server = _one(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN)
@@ -139,7 +152,9 @@ def test_single_request_is_one_trace_across_both_services(traced: TracedStack) -
 
 
 def test_multi_text_request_links_every_batch_it_used(traced: TracedStack) -> None:
-    texts = [f"sentence {i} " + "word " * (i * 7) for i in range(40)]  # lengths spread: several batches
+    texts = [
+        f"sentence {i} " + "word " * (i * 7) for i in range(40)
+    ]  # lengths spread: several batches
     trace_id = _trace_id(_embed(traced, texts))
     spans = traced.receiver.wait_for(_complete(trace_id))
     core_server = _assert_chain(spans, trace_id)
@@ -151,7 +166,9 @@ def test_multi_text_request_links_every_batch_it_used(traced: TracedStack) -> No
 
 def test_concurrent_requests_share_batches_and_keep_their_own_traces(traced: TracedStack) -> None:
     with ThreadPoolExecutor(16) as pool:
-        replies = list(pool.map(lambda i: _embed(traced, f"concurrent request number {i}"), range(32)))
+        replies = list(
+            pool.map(lambda i: _embed(traced, f"concurrent request number {i}"), range(32))
+        )
     trace_ids = [_trace_id(r) for r in replies]
     assert len(set(trace_ids)) == 32  # one trace per request
 
@@ -171,7 +188,9 @@ def test_concurrent_requests_share_batches_and_keep_their_own_traces(traced: Tra
 
 def test_client_traceparent_is_continued(traced: TracedStack) -> None:
     trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
-    reply = _embed(traced, "continue my trace", headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+    reply = _embed(
+        traced, "continue my trace", headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+    )
     assert _trace_id(reply) == trace_id
     spans = traced.receiver.wait_for(_complete(trace_id))
     _assert_chain(spans, trace_id)
@@ -203,15 +222,23 @@ def test_health_checks_make_no_spans(traced: TracedStack) -> None:
     # A request after the probes, so the exporters have flushed past them.
     trace_id = _trace_id(_embed(traced, "after the probes"))
     spans = traced.receiver.wait_for(_complete(trace_id))
-    noisy = [s for s in spans if any(word in s.name.lower() for word in ("health", "readyz", "metrics"))]
+    noisy = [
+        s for s in spans if any(word in s.name.lower() for word in ("health", "readyz", "metrics"))
+    ]
     assert not noisy, noisy
 
 
 def test_log_lines_carry_the_trace(traced: TracedStack) -> None:
-    trace_id = _trace_id(_embed(traced, "find me in the logs", headers={"X-Request-Id": "trace-log-1"}))
+    trace_id = _trace_id(
+        _embed(traced, "find me in the logs", headers={"X-Request-Id": "trace-log-1"})
+    )
     traced.receiver.wait_for(_complete(trace_id))
     for process in (traced.core, traced.gateway):
-        lines = [json.loads(line) for line in process.log_path.read_text().splitlines() if line.startswith("{")]
+        lines = [
+            json.loads(line)
+            for line in process.log_path.read_text().splitlines()
+            if line.startswith("{")
+        ]
         mine = [line for line in lines if line.get("trace_id") == trace_id]
         assert mine, f"no {process.name} log line with trace_id {trace_id}"
         assert all(len(str(line.get("span_id", ""))) == 16 for line in mine)
