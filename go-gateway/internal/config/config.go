@@ -68,6 +68,11 @@ type Upstream struct {
 	// core rejects pings more often than every 10s with GOAWAY too_many_pings.
 	KeepaliveTime    time.Duration
 	KeepaliveTimeout time.Duration
+	// DNSMinResolutionInterval is the shortest time between two DNS
+	// resolutions of Target. gRPC re-resolves when a connection to a core
+	// ends; its default limit of 30s leaves the gateway knowing only old
+	// cores for up to 30s during a rollout. The resolver is process-wide.
+	DNSMinResolutionInterval time.Duration
 	// BreakerFailureThreshold consecutive UNAVAILABLE or DEADLINE_EXCEEDED
 	// results open the circuit breaker for BreakerOpenTimeout.
 	BreakerFailureThreshold int
@@ -150,16 +155,19 @@ func Default() Config {
 		},
 		Admin: Admin{ListenAddr: "127.0.0.1:9090"},
 		Upstream: Upstream{
-			Target:                  DefaultUpstreamTarget,
-			CallTimeout:             10 * time.Second,
-			MaxAttempts:             3,
-			RetryInitialBackoff:     100 * time.Millisecond,
-			RetryMaxBackoff:         1 * time.Second,
-			KeepaliveTime:           20 * time.Second,
-			KeepaliveTimeout:        5 * time.Second,
-			BreakerFailureThreshold: 5,
-			BreakerOpenTimeout:      5 * time.Second,
-			ModelInfoTTL:            60 * time.Second,
+			Target:              DefaultUpstreamTarget,
+			CallTimeout:         10 * time.Second,
+			MaxAttempts:         3,
+			RetryInitialBackoff: 100 * time.Millisecond,
+			RetryMaxBackoff:     1 * time.Second,
+			KeepaliveTime:       20 * time.Second,
+			KeepaliveTimeout:    5 * time.Second,
+			// Often enough that a rollout is followed within a second or
+			// two, rare enough that flapping cores cannot flood DNS.
+			DNSMinResolutionInterval: 2 * time.Second,
+			BreakerFailureThreshold:  5,
+			BreakerOpenTimeout:       5 * time.Second,
+			ModelInfoTTL:             60 * time.Second,
 		},
 		Readiness: Readiness{
 			// Below the kubelet's default probe timeout of 1s, so a slow
@@ -224,6 +232,8 @@ func (c Config) Validate() error {
 	check(u.KeepaliveTime >= coreMinPingInterval,
 		"upstream-keepalive-time (%s) must be at least %s: the core answers more frequent pings with GOAWAY too_many_pings", u.KeepaliveTime, coreMinPingInterval)
 	check(u.KeepaliveTimeout > 0, "upstream-keepalive-timeout must be positive")
+	check(u.DNSMinResolutionInterval >= 100*time.Millisecond,
+		"upstream-dns-min-interval (%s) must be at least 100ms", u.DNSMinResolutionInterval)
 	check(u.BreakerFailureThreshold >= 1, "breaker-failure-threshold must be at least 1")
 	check(u.BreakerOpenTimeout > 0, "breaker-open-timeout must be positive")
 	check(u.ModelInfoTTL > 0, "model-cache-ttl must be positive")

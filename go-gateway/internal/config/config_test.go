@@ -74,13 +74,14 @@ func TestInvalidSettingsAreAllReported(t *testing.T) {
 		"-request-timeout", "40s", // longer than the write timeout and the shutdown timeout
 		"-upstream-keepalive-time", "5s",
 		"-upstream-max-attempts", "9",
+		"-upstream-dns-min-interval", "1ms",
 		"-max-inputs", "0",
 	}
 	_, err := Load(args, env(nil))
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{"listen-addr", "http-write-timeout", "shutdown-timeout", "too_many_pings", "upstream-max-attempts", "max-inputs"} {
+	for _, want := range []string{"listen-addr", "http-write-timeout", "shutdown-timeout", "too_many_pings", "upstream-max-attempts", "upstream-dns-min-interval", "max-inputs"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	// Registers the client side of grpc.health.v1, which the service
 	// config's healthCheckConfig needs; grpc-go does it in this package's
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/dns"
 	"google.golang.org/grpc/resolver/manual"
 
 	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
@@ -38,8 +41,29 @@ var ServiceName = inferencev1.EmbeddingService_ServiceDesc.ServiceName
 // larger one fails locally with a clear error instead of at the core.
 const coreMaxMessageBytes = 8 << 20
 
+// connectParams shape reconnection to a core. The headless Service
+// publishes cores before they are ready (deploy/helm), so the gateway may
+// dial one whose port is not open yet; gRPC's default backoff grows to 120 s,
+// which would leave a core that opened its port a few seconds later unused
+// for minutes. Inside a cluster a connection is made in milliseconds, so 5 s
+// is a generous attempt timeout (the default 20 s kept a gone pod's address
+// "connecting" long after DNS had dropped it).
+var connectParams = grpc.ConnectParams{
+	Backoff: backoff.Config{
+		BaseDelay:  250 * time.Millisecond,
+		Multiplier: 1.6,
+		Jitter:     0.2,
+		MaxDelay:   5 * time.Second,
+	},
+	MinConnectTimeout: 5 * time.Second,
+}
+
 // staticScheme is the resolver scheme used for a static address list.
 const staticScheme = "tandem-static"
+
+// setDNSMinResolutionInterval applies the first client's setting: grpc-go's
+// DNS resolver is process-wide and may only be configured before it runs.
+var setDNSMinResolutionInterval sync.Once
 
 // Client calls the core. It is safe for concurrent use.
 type Client struct {
@@ -55,6 +79,7 @@ type Client struct {
 // first call (or readiness check) does, so the gateway can start before the
 // core. With tracing on, every call carries the trace context to the core.
 func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
+	setDNSMinResolutionInterval.Do(func() { dns.SetMinResolutionInterval(cfg.DNSMinResolutionInterval) })
 	sc, err := serviceConfigJSON(cfg)
 	if err != nil {
 		return nil, err
@@ -74,6 +99,7 @@ func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*C
 			// a quiet period does not hit a silently dead connection.
 			PermitWithoutStream: true,
 		}),
+		grpc.WithConnectParams(connectParams),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(coreMaxMessageBytes)),
 		grpc.WithChainUnaryInterceptor(metricsInterceptor(m)),
 		grpc.WithStatsHandler(attemptCounter{}),
