@@ -86,3 +86,11 @@ def test_rollouts_never_drop_capacity() -> None:
     for component in ("gateway", "core"):
         rolling = rendered.deployment(component)["spec"]["strategy"]["rollingUpdate"]
         assert rolling["maxUnavailable"] == 0, component
+
+
+def test_core_rollout_outlasts_the_cluster_dns_cache() -> None:
+    """Gateways find cores through DNS, which kubeadm's CoreDNS caches for 30 s:
+    an old core may only go once every gateway can have seen its replacement."""
+    assert render().deployment("core")["spec"]["minReadySeconds"] > 30
+    fast = render(values={"core": {"minReadySeconds": 0}})
+    assert fast.deployment("core")["spec"]["minReadySeconds"] == 0

@@ -34,8 +34,9 @@ def test_core_grpc_service_is_headless() -> None:
     headless = rendered.one("Service", "tandem-core-headless")
     assert headless["spec"]["clusterIP"] == "None"
     assert [p["name"] for p in headless["spec"]["ports"]] == ["grpc"]
-    # Only ready cores are resolved.
-    assert headless["spec"].get("publishNotReadyAddresses", False) is False
+    # Loading cores are resolved too (the gateway's health checks skip them), so a
+    # gateway learns of a replacement core at its next resolution, not minutes later.
+    assert headless["spec"]["publishNotReadyAddresses"] is True
     # The ClusterIP Service carries HTTP only: no gRPC through a virtual IP.
     assert [p["name"] for p in rendered.one("Service", "tandem-core")["spec"]["ports"]] == ["http"]
 
