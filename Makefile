@@ -123,8 +123,15 @@ test-python: install model ## The core's unit tests (real model)
 	cd python-inference && $(VENV)/bin/pytest -q
 
 .PHONY: lint-go
-lint-go: tools ## go vet and staticcheck on the gateway
-	cd go-gateway && go vet ./... && staticcheck ./...
+# Go modules of our own: the gateway and the CI cluster's small tools.
+GO_MODULES := go-gateway deploy/cluster/tools
+
+lint-go: tools ## gofmt, go vet and staticcheck on every Go module of ours
+	@for m in $(GO_MODULES); do \
+	  unformatted=$$(cd $$m && gofmt -l .); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed in $$m: $$unformatted" >&2; exit 1; fi; \
+	  (cd $$m && go vet ./... && staticcheck ./...) || exit 1; \
+	done; echo "go vet, staticcheck: $(GO_MODULES) ok"
 
 .PHONY: test-go
 test-go: ## The gateway's unit tests with the race detector

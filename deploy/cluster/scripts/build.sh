@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Build every binary and image the cluster runs, from the Go module proxy, into
+# the cache outside the repository (`make cluster-build`). Each component goes
+# to its own directory keyed by its pinned version and build recipe; a
+# component whose directory is complete is not rebuilt.
+#
+#   build.sh [component...]     components: tools kubernetes etcd containerd runc
+#                               cni coredns images (default: all)
+#   build.sh --print-dirs       print NAME=DIR for every component
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# A component is complete when its stamp exists; the stamp is written last.
+done_stamp() { echo "$1/.complete"; }
+
+# build_component NAME DIR FUNCTION: run FUNCTION into a temporary directory
+# beside DIR and move it into place only when it succeeded.
+build_component() {
+  local name=$1 dir=$2 fn=$3
+  if [ -e "$(done_stamp "$dir")" ]; then log "$name: cached in $dir"; return; fi
+  local tmp=$dir.tmp.$$ start=$SECONDS
+  rm -rf "$tmp"; mkdir -p "$tmp/bin"
+  log "$name: building into $dir"
+  "$fn" "$tmp"
+  echo "built $(date -u +%FT%TZ) in $((SECONDS - start)) s by $(go version)" >"$(done_stamp "$tmp")"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  log "$name: built in $((SECONDS - start)) s"
+}
+
+k8s_ldflags() {
+  # The version the components report (kubectl version, /version, node info),
+  # as upstream's hack/lib/version.sh sets it. gitCommit is left empty: the
+  # module proxy does not carry it. buildDate is the tag's time, so builds
+  # are reproducible.
+  local v=$KUBERNETES_VERSION date minor
+  date=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/^[[:space:]]*"Info": "\(.*\)",$/\1/p' | xargs sed -n 's/.*"Time":"\([^"]*\)".*/\1/p')
+  minor=${v#v1.}; minor=${minor%%.*}
+  local flags="-s -w" pkg key val
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    for kv in "gitVersion=$v" "gitMajor=1" "gitMinor=$minor" "gitCommit=" "gitTreeState=archive" "buildDate=$date"; do
+      key=${kv%%=*}; val=${kv#*=}
+      flags+=" -X $pkg.$key=$val"
+    done
+  done
+  echo "$flags"
+}
+
+build_kubernetes() {
+  local out=$1 wrapper=$CLUSTER_DIR/wrappers/kubernetes
+  grep -qE "^(require |\s+)k8s.io/kubernetes $KUBERNETES_VERSION( |\$)" "$wrapper/go.mod" \
+    || die "wrappers/kubernetes/go.mod is not for $KUBERNETES_VERSION: run 'make cluster-wrappers'"
+  (cd "$wrapper" && CGO_ENABLED=0 go build -trimpath -ldflags "$(k8s_ldflags)" -o "$out/bin/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubeadm)
+  "$out/bin/kubectl" version --client | grep -q "$KUBERNETES_VERSION" || die "kubectl does not report $KUBERNETES_VERSION"
+}
+
+build_etcd() {
+  local out=$1 wrapper=$CLUSTER_DIR/wrappers/etcd
+  grep -qE "^(require |\s+)go.etcd.io/etcd/server/v3 $ETCD_VERSION( |\$)" "$wrapper/go.mod" \
+    || die "wrappers/etcd/go.mod is not for $ETCD_VERSION: run 'make cluster-wrappers'"
+  (cd "$wrapper" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3)
+  "$out/bin/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" || die "etcd does not report $ETCD_VERSION"
+}
+
+build_containerd() {
+  local out=$1 v=$CONTAINERD_VERSION
+  GOBIN=$out/bin CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$v" \
+    "github.com/containerd/containerd/v2/cmd/containerd@$v" \
+    "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$v" \
+    "github.com/containerd/containerd/v2/cmd/ctr@$v"
+}
+
+build_runc() {
+  # runc needs cgo for its seccomp support (libseccomp, from Debian).
+  local out=$1 v=$RUNC_VERSION
+  GOBIN=$out/bin CGO_ENABLED=1 go install -trimpath -tags "seccomp urfave_cli_no_docs" \
+    -ldflags "-s -w -X main.version=${v#v}" "github.com/opencontainers/runc@$v"
+  "$out/bin/runc" --version | grep -q "runc version ${v#v}" || die "runc does not report $v"
+}
+
+build_cni() {
+  local out=$1 v=$CNI_PLUGINS_VERSION m=github.com/containernetworking/plugins
+  GOBIN=$out/bin CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X $m/pkg/utils/buildversion.BuildVersion=$v" \
+    "$m/plugins/main/bridge@$v" "$m/plugins/main/loopback@$v" \
+    "$m/plugins/ipam/host-local@$v" "$m/plugins/meta/portmap@$v"
+}
+
+build_coredns() {
+  local out=$1
+  (cd "$CLUSTER_DIR/wrappers/coredns" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/bin/coredns" .)
+}
+
+
+build_tools() {
+  local out=$1
+  (cd "$CLUSTER_DIR/tools" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/bin/" ./cmd/...)
+}
+
+# The images the cluster itself needs, made FROM scratch by our own mkimage
+# (an OCI archive with one layer): the pod sandbox (pause) and CoreDNS.
+build_images() {
+  local out=$1 tools coredns
+  tools=$(tools_dir); coredns=$(coredns_dir)
+  "$tools/bin/mkimage" -o "$out/pause.tar" -name "$PAUSE_IMAGE" -entrypoint /pause \
+    -user 65535:65535 -file "/pause=$tools/bin/pause"
+  "$tools/bin/mkimage" -o "$out/coredns.tar" -name "$COREDNS_IMAGE" -entrypoint /coredns \
+    -file "/coredns=$coredns/bin/coredns" -user 65532:65532 -port 1053/udp -port 1053/tcp
+  "$tools/bin/mkimage" -o "$out/smoke.tar" -name "$SMOKE_IMAGE" -entrypoint /smoke \
+    -file "/smoke=$tools/bin/smoke" -user 65532:65532
+}
+
+recipe() { declare -f "build_$1"; }
+kubernetes_dir() { component_dir kubernetes "$KUBERNETES_VERSION" "$(recipe kubernetes; declare -f k8s_ldflags)" "$CLUSTER_DIR/wrappers/kubernetes/go.mod" "$CLUSTER_DIR/wrappers/kubernetes/go.sum"; }
+etcd_dir()       { component_dir etcd "$ETCD_VERSION" "$(recipe etcd)" "$CLUSTER_DIR/wrappers/etcd/go.mod" "$CLUSTER_DIR/wrappers/etcd/go.sum"; }
+containerd_dir() { component_dir containerd "$CONTAINERD_VERSION" "$(recipe containerd)"; }
+runc_dir()       { component_dir runc "$RUNC_VERSION" "$(recipe runc)"; }
+cni_dir()        { component_dir cni-plugins "$CNI_PLUGINS_VERSION" "$(recipe cni)"; }
+coredns_dir()    { component_dir coredns "$COREDNS_VERSION" "$(recipe coredns)" "$CLUSTER_DIR/wrappers/coredns"; }
+tools_dir()      { component_dir tools local "$(recipe tools)" "$CLUSTER_DIR/tools"; }
+images_dir()     { component_dir images "$COREDNS_VERSION" "$(recipe images) $PAUSE_IMAGE $COREDNS_IMAGE $SMOKE_IMAGE $(tools_dir) $(coredns_dir)"; }
+
+ALL=(tools kubernetes etcd containerd runc cni coredns images)
+
+if [ "${1:-}" = "--print-dirs" ]; then
+  for c in "${ALL[@]}"; do echo "$c=$("${c}_dir")"; done
+  exit 0
+fi
+
+mkdir -p "$CACHE_ROOT"
+# One build at a time per cache (a second `make cluster-build` waits).
+exec 9>"$CACHE_ROOT/.lock"
+flock 9
+
+if [ $# -eq 0 ]; then set -- "${ALL[@]}"; fi
+start=$SECONDS
+for c in "$@"; do build_component "$c" "$("${c}_dir")" "build_$c"; done
+log "all requested components ready in $((SECONDS - start)) s (cache: $CACHE_ROOT)"
