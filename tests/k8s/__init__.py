@@ -1,0 +1,1 @@
+"""End-to-end tests against the Helm release on a real Kubernetes cluster."""

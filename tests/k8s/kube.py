@@ -1,0 +1,507 @@
+"""Helpers for the Kubernetes e2e suite: the release under test, port-forwards,
+reads through the API server's pod proxy, and in-cluster load runs.
+
+Every wait here is bounded. Test traffic reaches the cluster only through
+127.0.0.1: `kubectl port-forward` and the API server (whose address the
+kubeconfig names) proxying to pods of the namespace under test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+from kubernetes import client, watch
+from kubernetes.client import V1Pod
+from kubernetes.stream import stream
+
+HERE = Path(__file__).resolve().parent
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
+    """Poll predicate until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (client.ApiException, OSError, httpx.TransportError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Release:
+    """The Helm release under test and the cluster it runs in."""
+
+    namespace: str
+    name: str
+    helm: str
+    kubectl: str
+    chart: Path
+    api: client.ApiClient
+    core: client.CoreV1Api = field(init=False)
+    apps: client.AppsV1Api = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+
+    # -- names and objects -------------------------------------------------
+    def selector(self, component: str) -> str:
+        return f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component={component}"
+
+    def deployment_name(self, component: str) -> str:
+        items = self.apps.list_namespaced_deployment(
+            self.namespace, label_selector=self.selector(component)
+        ).items
+        assert len(items) == 1, (
+            f"expected one {component} Deployment, found {[d.metadata.name for d in items]}"
+        )
+        return str(items[0].metadata.name)
+
+    def service_name(self, component: str, headless: bool = False) -> str:
+        services = self.core.list_namespaced_service(
+            self.namespace, label_selector=self.selector(component)
+        ).items
+        for s in services:
+            is_headless = s.spec.cluster_ip == "None"
+            if is_headless == headless and not s.metadata.name.endswith("-metrics"):
+                return str(s.metadata.name)
+        kind = "headless " if headless else ""
+        names = [s.metadata.name for s in services]
+        raise AssertionError(f"no {kind}{component} Service in {names}")
+
+    def pods(self, component: str, include_terminating: bool = False) -> list[V1Pod]:
+        items = self.core.list_namespaced_pod(
+            self.namespace, label_selector=self.selector(component)
+        ).items
+        if not include_terminating:
+            items = [p for p in items if p.metadata.deletion_timestamp is None]
+        return sorted(items, key=lambda p: p.metadata.name)
+
+    def values(self) -> dict[str, Any]:
+        """The release's computed values (chart defaults merged with the user's)."""
+        out = self.run_helm("get", "values", self.name, "--all", "-o", "json")
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    def revision(self) -> int:
+        return int(json.loads(self.run_helm("status", self.name, "-o", "json"))["version"])
+
+    def run_helm(self, *args: str, timeout: float = 900) -> str:
+        cmd = [self.helm, *args, "--namespace", self.namespace]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
+        return done.stdout
+
+    # -- state -------------------------------------------------------------
+    def settled(self, timeout: float = 300) -> None:
+        """Every Deployment of the release rolled out, and no pod terminating or unready."""
+
+        def done() -> bool:
+            for d in self.apps.list_namespaced_deployment(
+                self.namespace, label_selector=f"app.kubernetes.io/instance={self.name}"
+            ).items:
+                s = d.status
+                want = d.spec.replicas or 0
+                if (s.observed_generation or 0) < d.metadata.generation:
+                    return False
+                if (
+                    (s.updated_replicas or 0) != want
+                    or (s.ready_replicas or 0) != want
+                    or (s.replicas or 0) != want
+                ):
+                    return False
+            pods = self.core.list_namespaced_pod(
+                self.namespace, label_selector=f"app.kubernetes.io/instance={self.name}"
+            ).items
+            return all(
+                p.metadata.deletion_timestamp is None
+                and (p.status.phase == "Succeeded" or is_ready(p))
+                for p in pods
+                if p.metadata.labels.get("app.kubernetes.io/component") in ("core", "gateway")
+            )
+
+        wait_for(f"release {self.name} to settle", done, timeout)
+
+    def serving(self, timeout: float = 60) -> None:
+        """Every gateway pod answers an embedding request (through a port-forward)."""
+        port = int(self.values()["gateway"]["service"]["port"])
+        body = {"model": "all-MiniLM-L6-v2", "input": "serving?"}
+        for pod in self.pods("gateway"):
+            with PortForward(self, f"pod/{pod.metadata.name}", port) as pf:
+
+                def answers(url: str = pf.url) -> bool:
+                    return (
+                        httpx.post(f"{url}/v1/embeddings", json=body, timeout=10).status_code == 200
+                    )
+
+                wait_for(f"{pod.metadata.name} to answer", answers, timeout)
+
+    def restart(self, component: str) -> None:
+        """`kubectl rollout restart`, then wait for the rollout."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
+                }
+            }
+        }
+        self.apps.patch_namespaced_deployment(
+            self.deployment_name(component), self.namespace, patch
+        )
+        self.settled()
+
+    def scale(self, component: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(
+            self.deployment_name(component), self.namespace, {"spec": {"replicas": replicas}}
+        )
+
+    # -- reads through the API server's pod proxy --------------------------------
+    def pod_get(self, pod: str, port: int, path: str) -> str:
+        text: str = self.core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:{port}", self.namespace, path.lstrip("/"), _request_timeout=15
+        )
+        return text
+
+    def exec(self, pod: str, command: list[str]) -> str:
+        out: str = stream(
+            self.core.connect_get_namespaced_pod_exec,
+            pod,
+            self.namespace,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _request_timeout=30,
+        )
+        return out
+
+
+def is_ready(pod: V1Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
+    total = 0.0
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if not m or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(m.group(4))
+    return total
+
+
+class PortForward:
+    """`kubectl port-forward` to a pod or Service on a free port of 127.0.0.1."""
+
+    def __init__(self, release: Release, target: str, remote_port: int) -> None:
+        self.release = release
+        self.target = target
+        self.remote_port = remote_port
+        self.process: subprocess.Popen[str] | None = None
+        self.local_port = 0
+
+    def __enter__(self) -> Self:
+        self.process = subprocess.Popen(
+            [
+                self.release.kubectl,
+                "port-forward",
+                "--namespace",
+                self.release.namespace,
+                "--address",
+                "127.0.0.1",
+                self.target,
+                f":{self.remote_port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.local_port = int(m.group(1))
+                # Keep draining kubectl's output so it never blocks on a full pipe.
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"port-forward to {self.target} failed: {''.join(lines)}")
+
+    def _drain(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        for _ in self.process.stdout:
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}"
+
+
+@dataclass
+class LoadResult:
+    ticks: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return dict(self.summary["outcomes"])
+
+    @property
+    def requests(self) -> int:
+        return int(self.summary["requests"])
+
+    @property
+    def failed(self) -> int:
+        return self.requests - self.outcomes.get("ok", 0)
+
+    def ok_rate(self, start_ts: float, end_ts: float) -> float:
+        """Successful requests per second between two wall-clock times (whole ticks)."""
+        ticks = [t for t in self.ticks if start_ts <= t["ts"] and t["ts"] + 1 <= end_ts]
+        if not ticks:
+            return 0.0
+        return sum(t["outcomes"].get("ok", 0) for t in ticks) / len(ticks)
+
+    def zero_ok_seconds(self, start_ts: float, end_ts: float) -> int:
+        return sum(
+            1
+            for t in self.ticks
+            if start_ts <= t["ts"] and t["ts"] + 1 <= end_ts and not t["outcomes"].get("ok")
+        )
+
+
+class LoadRun:
+    """loadgen.py in a pod of the core image, against the release's gateway Service.
+
+    Use as a context manager: the pod starts on enter and its output is
+    followed from then on; `wait_steady()` waits until requests succeed;
+    `stop()` ends the run early (SIGTERM: in-flight requests finish);
+    `result()` waits for the run's summary. The pod and its ConfigMap are
+    deleted on exit.
+    """
+
+    def __init__(
+        self,
+        release: Release,
+        *,
+        duration: float,
+        concurrency: int,
+        texts: int = 2,
+        words: int = 12,
+        timeout: float = 20,
+        max_requests: int = 50_000,
+    ) -> None:
+        self.release = release
+        self.name = f"e2e-load-{secrets.token_hex(3)}"
+        self.duration = duration
+        self.timeout = timeout
+        self.lines: list[dict[str, Any]] = []
+        self._follower: threading.Thread | None = None
+        port = release.values()["gateway"]["service"]["port"]
+        self.args = [
+            f"--url=http://{release.service_name('gateway')}:{port}/v1/embeddings",
+            f"--concurrency={concurrency}",
+            f"--duration={duration}",
+            f"--max-requests={max_requests}",
+            f"--texts={texts}",
+            f"--words={words}",
+            f"--timeout={timeout}",
+            f"--run-id={self.name}",
+        ]
+
+    def __enter__(self) -> Self:
+        r = self.release
+        container = r.pods("core")[0].spec.containers[0]
+        r.core.create_namespaced_config_map(
+            r.namespace,
+            {
+                "metadata": {"name": self.name},
+                "data": {"loadgen.py": (HERE / "loadgen.py").read_text()},
+            },
+        )
+        pod = {
+            "metadata": {"name": self.name, "labels": {"app.kubernetes.io/part-of": "tandem-e2e"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "activeDeadlineSeconds": int(self.duration) + 180,
+                "terminationGracePeriodSeconds": int(self.timeout) + 15,
+                "automountServiceAccountToken": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "runAsGroup": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "load",
+                        "image": container.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["python", "/loadgen/loadgen.py", *self.args],
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "64Mi"},
+                            "limits": {"memory": "256Mi"},
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [
+                            {"name": "script", "mountPath": "/loadgen", "readOnly": True}
+                        ],
+                    }
+                ],
+                "volumes": [{"name": "script", "configMap": {"name": self.name}}],
+            },
+        }
+        r.core.create_namespaced_pod(r.namespace, pod)
+
+        def running() -> bool:
+            phase = r.core.read_namespaced_pod(self.name, r.namespace).status.phase
+            assert phase != "Failed", f"{self.name} failed to start"
+            return bool(phase in ("Running", "Succeeded"))
+
+        wait_for(f"{self.name} to run", running, 120)
+        self._follower = threading.Thread(target=self._follow, daemon=True)
+        self._follower.start()
+        return self
+
+    def _follow(self) -> None:
+        """Collect the pod's output as it is written, until the container ends."""
+        r = self.release
+        try:
+            resp = r.core.read_namespaced_pod_log(
+                self.name,
+                r.namespace,
+                follow=True,
+                _preload_content=False,
+                _request_timeout=(10, self.duration + 300),
+            )
+            buffer = b""
+            for chunk in resp.stream(4096):
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    try:
+                        self.lines.append(json.loads(line))
+                    except ValueError:
+                        continue
+        except Exception:
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        r = self.release
+        for delete in (r.core.delete_namespaced_pod, r.core.delete_namespaced_config_map):
+            try:
+                delete(self.name, r.namespace, grace_period_seconds=0)
+            except client.ApiException as e:
+                if e.status != 404:
+                    raise
+
+    def ticks(self) -> list[dict[str, Any]]:
+        return [e for e in list(self.lines) if e.get("event") == "tick"]
+
+    def wait_steady(self, seconds: int = 5, timeout: float = 120) -> float:
+        """Wait until `seconds` consecutive ticks had successes; return the wall time."""
+
+        def steady() -> float | None:
+            ticks = self.ticks()
+            if len(ticks) >= seconds and all(t["outcomes"].get("ok") for t in ticks[-seconds:]):
+                return time.time()
+            return None
+
+        return float(wait_for(f"steady load from {self.name}", steady, timeout, interval=0.5))
+
+    def stop(self) -> None:
+        """SIGTERM: the load ends after its in-flight requests."""
+        self.release.core.delete_namespaced_pod(self.name, self.release.namespace)
+
+    def result(self) -> LoadResult:
+        def summary() -> dict[str, Any] | None:
+            done = [e for e in list(self.lines) if e.get("event") == "done"]
+            return done[-1] if done else None
+
+        try:
+            done = wait_for(
+                f"the summary of {self.name}", summary, self.duration + self.timeout + 120
+            )
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.name} printed no summary; last output: {self.lines[-5:]}"
+            ) from None
+        return LoadResult(self.ticks(), done)
+
+
+@contextmanager
+def watching_pods(release: Release, component: str) -> Iterator[list[tuple[float, str, V1Pod]]]:
+    """Record (receive time, event type, pod) for every watch event of the component's pods."""
+    events: list[tuple[float, str, V1Pod]] = []
+    w = watch.Watch()
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                for ev in w.stream(
+                    release.core.list_namespaced_pod,
+                    release.namespace,
+                    label_selector=release.selector(component),
+                    timeout_seconds=5,
+                ):
+                    events.append((time.time(), ev["type"], ev["object"]))
+                    if stop.is_set():
+                        break
+            except Exception:
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield events
+    finally:
+        stop.set()
+        w.stop()
+        thread.join(timeout=10)

@@ -1,0 +1,63 @@
+"""One gateway spreads its calls over both core pods.
+
+gRPC keeps one long-lived HTTP/2 connection per backend, so a ClusterIP
+Service would pin a gateway to one core. The chart points the gateway at the
+headless Service (every core pod's address in DNS) with round_robin; each
+core pod's own request counter shows whether that works.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from .kube import PortForward, Release, metric
+
+REQUESTS = 120
+
+
+def _embeds(release: Release, pod: str) -> float:
+    text = release.pod_get(pod, int(release.values()["core"]["ports"]["http"]), "/metrics")
+    return metric(
+        text, "tandem_core_requests_total", transport="grpc", method="Embed", outcome="ok"
+    )
+
+
+def test_one_gateway_spreads_requests_over_both_cores(
+    settled: Release, gateway: PortForward
+) -> None:
+    release = settled
+    assert len(release.pods("gateway")) == 1
+    cores = [p.metadata.name for p in release.pods("core")]
+    assert len(cores) == 2
+    body = {"model": "all-MiniLM-L6-v2", "input": ["spread"]}
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        # The gateway learns about a core it has not seen (one that replaced
+        # another, as in the readiness test) when it next resolves the
+        # headless Service, which publishes cores before they are ready; the
+        # answer may be up to 30 s old (cluster DNS cache). Give it that
+        # long and more, with requests flowing, before measuring.
+        start = {pod: _embeds(release, pod) for pod in cores}
+        deadline = time.monotonic() + 60
+        while not all(_embeds(release, pod) > start[pod] for pod in cores):
+            assert time.monotonic() < deadline, (
+                f"after 60 s of requests the gateway still calls only some cores "
+                f"({ {pod: _embeds(release, pod) - start[pod] for pod in cores} }): a core it "
+                "does not call is one it has not resolved (docs/cluster.md, 'What the suite found')"
+            )
+            for _ in range(10):
+                assert client.post("/v1/embeddings", json=body).status_code == 200
+            time.sleep(1)
+
+        before = {pod: _embeds(release, pod) for pod in cores}
+        for i in range(REQUESTS):
+            reply = client.post(
+                "/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": [f"spread {i}"]}
+            )
+            assert reply.status_code == 200, reply.text
+    served = {pod: _embeds(release, pod) - before[pod] for pod in cores}
+    assert sum(served.values()) == REQUESTS, served
+    # round_robin alternates: each core gets about half; a pinned connection would give one all.
+    for pod, n in served.items():
+        assert n >= REQUESTS * 0.3, f"{pod} served {n:.0f} of {REQUESTS}: {served}"

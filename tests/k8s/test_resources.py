@@ -1,0 +1,180 @@
+"""The core runs with the resources its worker math derived, and survives saturation.
+
+The expected numbers come from the core's own formula (`tandem worker-math`,
+python-inference/src/tandem/capacity.py) applied to the release's values, not
+from the chart: the chart has to agree with it. Then the limits are read back
+from inside a core container (its cgroup), and a saturating load must not get
+the core OOM-killed or restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .kube import LoadRun, Release, metric
+
+CGROUP_LIMITS = """
+import json, os
+def read(p):
+    try:
+        return open(p).read().strip()
+    except OSError:
+        return None
+v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+print(json.dumps({
+  "memory": read("/sys/fs/cgroup/memory.max") if v2
+            else read("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+  "cpu": read("/sys/fs/cgroup/cpu.max") if v2 else "%s %s" % (
+      read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")),
+}))
+"""
+
+
+def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
+    cap = values["core"]["capacity"]
+    tandem = shutil.which("tandem") or str(Path(sys.executable).parent / "tandem")
+    out = subprocess.run(
+        [
+            tandem,
+            "worker-math",
+            "--cpus",
+            str(cap["cpus"]),
+            "--workers",
+            str(cap["workers"]),
+            "--threads-per-worker",
+            str(cap["threadsPerWorker"]),
+            "--weights-mib",
+            str(cap["weightsBytes"] / (1 << 20)),
+            "--max-batch-tokens",
+            str(cap["maxBatchTokens"]),
+            "--precision",
+            values["core"]["settings"]["precision"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    plan: dict[str, Any] = json.loads(out.stdout)
+    return plan
+
+
+def test_core_resources_are_the_worker_math(release: Release) -> None:
+    values = release.values()
+    plan = _worker_math(values)
+    cpu = f"{round(float(values['core']['capacity']['cpus']) * 1000)}m"
+    for pod in release.pods("core"):
+        resources = pod.spec.containers[0].resources
+        assert resources.requests == {"cpu": cpu, "memory": f"{plan['memory_request_mib']}Mi"}, (
+            resources
+        )
+        assert resources.limits == {"cpu": cpu, "memory": f"{plan['memory_limit_mib']}Mi"}, (
+            resources
+        )
+        assert pod.status.qos_class == "Burstable"
+
+        # The kernel enforces them: the container's own cgroup.
+        seen = json.loads(release.exec(pod.metadata.name, ["python", "-c", CGROUP_LIMITS]))
+        assert int(seen["memory"]) == plan["memory_limit_mib"] << 20, seen
+        quota, period = seen["cpu"].split()
+        assert abs(int(quota) / int(period) - float(values["core"]["capacity"]["cpus"])) < 0.01, (
+            seen
+        )
+
+        # And the core planned for what it got: its worker layout from the cgroup quota.
+        metrics = release.pod_get(
+            pod.metadata.name, int(values["core"]["ports"]["http"]), "/metrics"
+        )
+        assert (
+            metric(
+                metrics,
+                "tandem_core_model_info",
+                workers=str(plan["workers"]),
+                threads_per_worker=str(plan["threads_per_worker"]),
+            )
+            == 1
+        ), metrics
+
+
+def _working_sets(release: Release, node: str) -> dict[str, int]:
+    """Each core container's memory working set: the kubelet's summary API, via the API server."""
+    response = release.core.connect_get_node_proxy_with_path(
+        node, "stats/summary", _request_timeout=15, _preload_content=False
+    )
+    summary = json.loads(response.data)
+    out = {}
+    for pod in summary.get("pods", []):
+        ref = pod["podRef"]
+        if ref["namespace"] != release.namespace:
+            continue
+        for c in pod.get("containers", []):
+            if c["name"] == "core" and "memory" in c:
+                out[ref["name"]] = int(c["memory"].get("workingSetBytes", 0))
+    return out
+
+
+def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
+    release = settled
+    values = release.values()
+    limit = _worker_math(values)["memory_limit_mib"] << 20
+    http_port = int(values["core"]["ports"]["http"])
+    cores = release.pods("core")
+    node = cores[0].spec.node_name
+    peaks: dict[str, int] = {}
+    queued: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        # A missed sample is only a missed sample; the asserts below need some.
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                for pod, ws in _working_sets(release, node).items():
+                    peaks[pod] = max(peaks.get(pod, 0), ws)
+            for p in cores:
+                with contextlib.suppress(Exception):
+                    text = release.pod_get(p.metadata.name, http_port, "/metrics")
+                    queued.append(metric(text, "tandem_core_queue_texts"))
+            stop.wait(1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    # More work than two half-CPU cores can do, kept below what would miss
+    # the gateway's 10 s upstream deadline: 6 callers with 8 long texts each
+    # (truncated to 256 tokens, so every batch is as large as the worker
+    # math allows for: the memory peak), for 45 s.
+    with LoadRun(release, duration=45, concurrency=6, texts=8, words=300, timeout=30) as load:
+        sampler.start()
+        result = load.result()
+    stop.set()
+    sampler.join(timeout=20)
+    print(
+        f"saturation: {result.outcomes}, latency {result.summary['latency_ms']}, "
+        f"peak working set { {p: v >> 20 for p, v in peaks.items()} } MiB of {limit >> 20} MiB, "
+        f"queue peak {max(queued, default=0)}"
+    )
+
+    # Saturated: texts were waiting for a worker, not just being served.
+    assert max(queued, default=0) >= 8, (
+        f"the cores were not saturated (queue peak {max(queued, default=0)})"
+    )
+    # Overload is answered, never dropped: a queue-full 429 at most, and no failures otherwise.
+    unexpected = {
+        k: v for k, v in result.outcomes.items() if k != "ok" and not k.startswith("http_429")
+    }
+    assert not unexpected, f"{unexpected}; samples: {result.summary['failures'][:5]}"
+    assert result.outcomes.get("ok", 0) >= 0.9 * result.requests, result.outcomes
+
+    for pod in release.pods("core"):
+        status = pod.status.container_statuses[0]
+        assert status.restart_count == 0, f"{pod.metadata.name} restarted"
+        last = status.last_state.terminated if status.last_state else None
+        assert last is None, f"{pod.metadata.name} was terminated: {last}"
+    assert peaks, "no memory samples from the kubelet"
+    for pod, peak in peaks.items():
+        assert peak < limit, f"{pod} peaked at {peak >> 20} MiB, limit {limit >> 20} MiB"
