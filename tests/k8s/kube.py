@@ -28,6 +28,21 @@ from kubernetes.stream import stream
 HERE = Path(__file__).resolve().parent
 
 
+# What the namespace's Pod Security "restricted" profile demands of the
+# suite's own pods (load generator, OTLP sink), like the chart's pods.
+RESTRICTED_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
     """Poll predicate until it returns something truthy; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -368,12 +383,7 @@ class LoadRun:
                 "activeDeadlineSeconds": int(self.duration) + 180,
                 "terminationGracePeriodSeconds": int(self.timeout) + 15,
                 "automountServiceAccountToken": False,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "runAsGroup": 10001,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": RESTRICTED_POD_SECURITY,
                 "containers": [
                     {
                         "name": "load",
@@ -384,11 +394,7 @@ class LoadRun:
                             "requests": {"cpu": "100m", "memory": "64Mi"},
                             "limits": {"memory": "256Mi"},
                         },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": RESTRICTED_CONTAINER_SECURITY,
                         "volumeMounts": [
                             {"name": "script", "mountPath": "/loadgen", "readOnly": True}
                         ],

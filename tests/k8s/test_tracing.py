@@ -20,7 +20,13 @@ import pytest
 
 from tests.e2e.test_tracing import _assert_chain
 
-from .kube import PortForward, Release, wait_for
+from .kube import (
+    RESTRICTED_CONTAINER_SECURITY,
+    RESTRICTED_POD_SECURITY,
+    PortForward,
+    Release,
+    wait_for,
+)
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 HERE = Path(__file__).resolve().parent
@@ -49,12 +55,7 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
             "metadata": {"name": SINK, "labels": labels},
             "spec": {
                 "automountServiceAccountToken": False,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "runAsGroup": 10001,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": RESTRICTED_POD_SECURITY,
                 "containers": [
                     {
                         "name": "sink",
@@ -68,11 +69,7 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
                             "requests": {"cpu": "50m", "memory": "64Mi"},
                             "limits": {"memory": "256Mi"},
                         },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": RESTRICTED_CONTAINER_SECURITY,
                         "volumeMounts": [{"name": "code", "mountPath": "/otlp", "readOnly": True}],
                     }
                 ],
