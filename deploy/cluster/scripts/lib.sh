@@ -47,13 +47,14 @@ die() { log "ERROR: $*"; exit 1; }
 # The directory of one built component: <cache>/<name>-<version>-<hash of inputs>.
 # Inputs are the pinned version, the Go toolchain, the build recipe (the text
 # of the shell function that builds it) and the files that shape the build
-# (wrapper go.mod/go.sum, our own sources).
+# (wrapper go.mod/go.sum, our own sources): by name and content, never by
+# absolute path, so clones at different paths share the cache.
 component_dir() {
   local name=$1 version=$2 recipe=$3; shift 3
   local hash
   hash=$( { echo "$name $version $GO_TOOLCHAIN $(uname -m)"; echo "$recipe"; for f in "$@"; do
       if [ -d "$f" ]; then (cd "$f" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum)
-      else sha256sum "$f"; fi
+      else echo "$(basename "$f") $(sha256sum <"$f")"; fi
     done; } | sha256sum | cut -c1-12)
   echo "$CACHE_ROOT/$name-$version-$hash"
 }
