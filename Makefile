@@ -42,7 +42,7 @@ run: install model gateway ## Start core and gateway on localhost (TRACES=1 prin
 	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
-TEST_TARGETS := proto-check proto-lint lint-python lint-tests test-python lint-go test-go fuzz-go e2e-local
+TEST_TARGETS := proto-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
 
 .PHONY: test
 test: install model tools ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
@@ -113,6 +113,17 @@ lint-python: install ## ruff and mypy on the core
 
 # Everything Python outside the core, with the core's rules (ruff.toml).
 LINTED_PYTHON := tests bench scripts deploy
+
+# Every shell script we ship; shellcheck is Debian's (installed here if missing).
+SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run
+
+.PHONY: lint-shell
+lint-shell: ## shellcheck on every shell script
+	@command -v shellcheck >/dev/null || { [ "$$(id -u)" -eq 0 ] \
+	  && apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends shellcheck >/dev/null; } \
+	  || { echo "shellcheck is missing: apt-get install shellcheck (or brew install shellcheck)" >&2; exit 1; }
+	shellcheck -x -S warning $(SHELL_SCRIPTS) && echo "shellcheck: $(words $(SHELL_SCRIPTS)) scripts ok"
 
 .PHONY: lint-tests
 lint-tests: install ## ruff on the tests, benchmarks, scripts and image helpers

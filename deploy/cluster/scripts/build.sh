@@ -19,11 +19,15 @@ build_component() {
   local name=$1 dir=$2 fn=$3
   if [ -e "$(done_stamp "$dir")" ]; then log "$name: cached in $dir"; return; fi
   local tmp=$dir.tmp.$$ start=$SECONDS
-  rm -rf "$tmp"; mkdir -p "$tmp/bin"
+  # Builds hold the cache lock, so any other temporary directory is an
+  # interrupted build's: remove it. A failed build removes its own.
+  rm -rf "$dir".tmp.*; mkdir -p "$tmp/bin"
+  trap 'rm -rf "'"$tmp"'"' EXIT
   log "$name: building into $dir"
   "$fn" "$tmp"
   echo "built $(date -u +%FT%TZ) in $((SECONDS - start)) s by $(go version)" >"$(done_stamp "$tmp")"
   rm -rf "$dir"; mv "$tmp" "$dir"
+  trap - EXIT
   log "$name: built in $((SECONDS - start)) s"
 }
 
@@ -53,7 +57,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
     k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubeadm)
-  "$out/bin/kubectl" version --client | grep -q "$KUBERNETES_VERSION" || die "kubectl does not report $KUBERNETES_VERSION"
+  reports "Client Version: $KUBERNETES_VERSION" "$out/bin/kubectl" version --client || die "kubectl does not report $KUBERNETES_VERSION"
 }
 
 build_etcd() {
@@ -61,7 +65,7 @@ build_etcd() {
   grep -qE "^(require |\s+)go.etcd.io/etcd/server/v3 $ETCD_VERSION( |\$)" "$wrapper/go.mod" \
     || die "wrappers/etcd/go.mod is not for $ETCD_VERSION: run 'make cluster-wrappers'"
   (cd "$wrapper" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3)
-  "$out/bin/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" || die "etcd does not report $ETCD_VERSION"
+  reports "etcd Version: ${ETCD_VERSION#v}" "$out/bin/etcd" --version || die "etcd does not report $ETCD_VERSION"
 }
 
 build_containerd() {
@@ -78,7 +82,7 @@ build_runc() {
   local out=$1 v=$RUNC_VERSION
   GOBIN=$out/bin CGO_ENABLED=1 go install -trimpath -tags "seccomp urfave_cli_no_docs" \
     -ldflags "-s -w -X main.version=${v#v}" "github.com/opencontainers/runc@$v"
-  "$out/bin/runc" --version | grep -q "runc version ${v#v}" || die "runc does not report $v"
+  reports "runc version ${v#v}" "$out/bin/runc" --version || die "runc does not report $v"
 }
 
 build_cni() {

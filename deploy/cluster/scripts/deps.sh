@@ -12,7 +12,7 @@ set -euo pipefail
 needed=(iptables libseccomp-dev gcc pkg-config gettext-base jq curl iproute2 util-linux)
 missing=()
 for p in "${needed[@]}"; do
-  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ $(dpkg-query -W -f '${Status}' "$p" 2>/dev/null) == *"install ok installed"* ]] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}" >&2

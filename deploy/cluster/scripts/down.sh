@@ -68,7 +68,8 @@ fi
 
 if [ -f "$PID_DIR/order" ]; then
   # Everything but etcd together, then etcd, so the API server shuts down cleanly.
-  stop 15 $(grep -v -x etcd "$PID_DIR/order")
+  mapfile -t daemons < <(grep -v -x etcd "$PID_DIR/order")
+  stop 15 "${daemons[@]}"
   stop 15 etcd
 fi
 

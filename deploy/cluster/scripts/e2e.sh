@@ -5,7 +5,7 @@
 # the time of every step.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 
 MAKE=${MAKE:-make}
 stage_start=$SECONDS

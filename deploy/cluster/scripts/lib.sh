@@ -1,5 +1,8 @@
+# shellcheck shell=bash
 # Shared by the cluster scripts: pinned versions, paths, logging helpers.
-# Sourced, not executed.
+# Sourced, not executed: the paths it defines are used by the scripts that
+# source it, hence SC2034 off.
+# shellcheck disable=SC2034
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_ROOT=$(cd "$CLUSTER_DIR/../.." && pwd)
@@ -43,6 +46,15 @@ KUBECONFIG_HOST=$STATE_DIR/kubeconfig
 
 log() { printf '%s [cluster] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# reports WANT COMMAND...: whether COMMAND's output contains WANT. Not
+# `COMMAND | grep -q`: grep exits at the first match, the command's next
+# write then gets SIGPIPE, and pipefail turns a match into a failure.
+reports() {
+  local want=$1 out; shift
+  out=$("$@" 2>&1) || return 1
+  [[ $out == *"$want"* ]]
+}
 
 # The directory of one built component: <cache>/<name>-<version>-<hash of inputs>.
 # Inputs are the pinned version, the Go toolchain, the build recipe (the text

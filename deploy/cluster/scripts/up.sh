@@ -14,6 +14,7 @@ set -euo pipefail
 
 [ "$(id -u)" -eq 0 ] || die "run as root (kubelet and containerd need it)"
 start=$SECONDS
+# shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; [ $rc -eq 0 ] || log "cluster-up failed: logs in $LOG_DIR; make cluster-down removes what was started"' EXIT
 
 if [ -f "$PID_DIR/kubelet.pid" ] && kill -0 "$(cat "$PID_DIR/kubelet.pid")" 2>/dev/null \
