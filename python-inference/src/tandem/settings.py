@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     # --- Listeners -----------------------------------------------------------
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
+    grpc_max_connection_age_s: float = Field(
+        30.0,
+        ge=1,
+        le=86400,
+        description="Close each gRPC connection gracefully after this long (gRPC adds +-10% "
+        "jitter), so clients re-resolve DNS and find cores that started since.",
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 picks a free one).")
 

@@ -32,16 +32,20 @@ def channel_options(settings: Settings) -> list[tuple[str, int]]:
     Keepalive: clients (the gateway) ping every 20 s to detect dead
     connections; the C-core's default policy rejects pings more often than
     every 5 minutes with GOAWAY "too_many_pings", so allow one every 10 s.
-    Max connection age: long-lived HTTP/2 connections pin a client to the pods
-    that existed when it connected. Closing them gracefully every few minutes
-    makes clients re-resolve the headless Service and find new pods.
+    Max connection age: gRPC clients re-resolve DNS only when a connection
+    ends, so long-lived HTTP/2 connections pin a client to the pods it once
+    resolved. tests/k8s found a gateway that re-resolved in the second
+    between a deleted core leaving DNS and its replacement arriving, and then
+    called one core for minutes. Closing connections gracefully every 30 s
+    (GOAWAY; in-flight calls get the grace period) bounds that. The grace
+    covers the gateway's longest request (30 s).
     """
     return [
         ("grpc.max_receive_message_length", settings.max_request_bytes),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_ping_strikes", 2),
-        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_ms", round(settings.grpc_max_connection_age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", 30_000),
         # Never share the port silently with a second process.
         ("grpc.so_reuseport", 0),
