@@ -91,7 +91,7 @@ async def serve(
     tracing = setup_tracing()
     metrics = CoreMetrics()
     lifecycle = Lifecycle(metrics)
-    grpc_edge = GrpcEdge(settings, lifecycle, metrics, tracing.grpc_interceptors())
+    grpc_edge = GrpcEdge(settings, lifecycle, metrics, tracing.tracer)
     http_server = _HttpServer(_http_config(settings, lifecycle, metrics, tracing))
     await grpc_edge.start()
     http_task = loop.create_task(http_server.serve(), name="http-server")

@@ -4,7 +4,7 @@ Tracing is on when an exporter has somewhere to go: ``OTEL_EXPORTER_OTLP_ENDPOIN
 or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (OTLP over gRPC), or
 ``OTEL_TRACES_EXPORTER=console`` (spans printed to stderr), and
 ``OTEL_SDK_DISABLED`` is not true. Otherwise nothing is installed: no provider,
-no exporter, no interceptors, no middleware, so tracing costs nothing.
+no exporter, no middleware, so tracing costs nothing.
 
 The SDK itself reads the rest: ``OTEL_SERVICE_NAME`` and
 ``OTEL_RESOURCE_ATTRIBUTES`` (resource), ``OTEL_TRACES_SAMPLER`` and
@@ -16,8 +16,9 @@ being installed globally, so several cores can run in one test process.
 Context propagation is W3C trace context plus baggage.
 
 Spans the core makes (docs/core.md):
-- the gRPC server span (``/tandem.inference.v1.EmbeddingService/Embed``) and
-  the HTTP server span (``POST /v1/embed``), continuing the caller's trace;
+- the gRPC server span (``/tandem.inference.v1.EmbeddingService/Embed``,
+  started by the servicer: grpc_api/tracing.py says why not an interceptor)
+  and the HTTP server span (``POST /v1/embed``), continuing the caller's trace;
 - children of it: ``tandem.tokenize``, ``tandem.queue`` (enqueue -> first batch
   start) and ``tandem.inference`` (first batch start -> last batch end);
 - ``tandem.batch``: one per inference batch, linked to the span of every
@@ -46,7 +47,6 @@ TRACER_NAME = "tandem.core"
 DEFAULT_SERVICE_NAME = "tandem-core"
 # Routes that never make spans: probes every few seconds would drown the traces.
 EXCLUDED_HTTP_ROUTES = "/healthz,/readyz,/metrics"
-EXCLUDED_GRPC_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 
 
 def tracing_wanted(environ: Mapping[str, str]) -> bool:
@@ -72,22 +72,6 @@ class Tracing:
     @property
     def enabled(self) -> bool:
         return self.provider is not None
-
-    def grpc_interceptors(self) -> list[Any]:
-        if self.provider is None:
-            return []
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor  # noqa: PLC0415
-        from opentelemetry.instrumentation.grpc.filters import (  # noqa: PLC0415
-            any_of,
-            negate,
-            service_name,
-        )
-
-        excluded = any_of(*(service_name(name) for name in EXCLUDED_GRPC_SERVICES))
-        interceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
-            tracer_provider=self.provider, filter_=negate(excluded)
-        )
-        return [interceptor]
 
     def instrument_http(self, app: Any) -> None:
         if self.provider is None:

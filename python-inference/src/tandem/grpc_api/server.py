@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 
 from tandem.grpc_api.servicer import EmbeddingServicer
+from tandem.grpc_api.tracing import RpcSpans
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.lifecycle import Lifecycle
@@ -60,17 +61,18 @@ class GrpcEdge:
         settings: Settings,
         lifecycle: Lifecycle,
         metrics: CoreMetrics,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tracer: trace.Tracer | None = None,
     ) -> None:
-        self.server = grpc.aio.server(
-            options=channel_options(settings), interceptors=list(interceptors)
-        )
+        # No server interceptors: any grpc.aio interceptor costs every call
+        # (tracing.py says how much); the servicer starts its own spans.
+        self.server = grpc.aio.server(options=channel_options(settings))
         self.health = health.aio.HealthServicer()
         self.servicer = EmbeddingServicer(
             lifecycle,
             metrics,
             default_timeout_s=settings.default_timeout_s,
             access_log=settings.access_log,
+            spans=RpcSpans(tracer or trace.NoOpTracer(), EMBEDDING_SERVICE),
         )
         pb_grpc.add_EmbeddingServiceServicer_to_server(  # type: ignore[no-untyped-call]
             self.servicer, self.server

@@ -9,6 +9,7 @@ import grpc
 
 from tandem.errors import CoreError
 from tandem.grpc_api.errors import to_grpc_status
+from tandem.grpc_api.tracing import RpcSpans, record_failure
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.lifecycle import Lifecycle
@@ -29,8 +30,10 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         *,
         default_timeout_s: float,
         access_log: bool,
+        spans: RpcSpans,
     ) -> None:
         self._lifecycle = lifecycle
+        self._spans = spans
         self._metrics = metrics
         self._default_timeout_s = default_timeout_s
         self._access_log = access_log
@@ -41,7 +44,10 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
     ) -> pb.EmbedResponse:
         self.last_call_at = asyncio.get_running_loop().time()
         request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
-        with track_request(self._metrics, "grpc", "Embed", access_log=self._access_log) as record:
+        with (
+            self._spans.server_span("Embed", context) as span,
+            track_request(self._metrics, "grpc", "Embed", access_log=self._access_log) as record,
+        ):
             try:
                 service = self._lifecycle.service()
                 command = EmbedCommand(
@@ -58,6 +64,7 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
             except CoreError as exc:
                 record.failed(exc.code)
                 status = to_grpc_status(exc)
+                record_failure(span, status.code, status.details)
                 await context.abort(status.code, status.details, status.trailing_metadata)
                 raise AssertionError("unreachable: abort raises") from exc
             context.set_trailing_metadata(
@@ -68,13 +75,15 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetModelInfoResponse:
-        try:
-            info = self._lifecycle.service().info
-        except CoreError as exc:
-            status = to_grpc_status(exc)
-            await context.abort(status.code, status.details, status.trailing_metadata)
-            raise AssertionError("unreachable: abort raises") from exc
-        return pb.GetModelInfoResponse(**dataclasses.asdict(info))
+        with self._spans.server_span("GetModelInfo", context) as span:
+            try:
+                info = self._lifecycle.service().info
+            except CoreError as exc:
+                status = to_grpc_status(exc)
+                record_failure(span, status.code, status.details)
+                await context.abort(status.code, status.details, status.trailing_metadata)
+                raise AssertionError("unreachable: abort raises") from exc
+            return pb.GetModelInfoResponse(**dataclasses.asdict(info))
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:
         """The caller's deadline in loop time, or the default when it sent none."""
