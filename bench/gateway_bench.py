@@ -20,23 +20,17 @@ from typing import Any
 
 from harness import (
     bench_main,
+    corpus_load,
     cpu_seconds,
     machine,
     start_core,
     start_gateway,
-    write_corpus,
 )
-from loadgen import LoadGenerator, LoadResult
-from tandem.model.manifest import ModelManifest
-from tandem.model.tokenizer import TextTokenizer
+from loadgen import LoadResult
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    manifest = ModelManifest.read(args.model_dir)
-    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
-    corpus_file = args.log_dir / "corpus.txt"
-    write_corpus(tokenizer, corpus_file, 1024)
-    load = LoadGenerator(args.load_bin, corpus_file)
+    load = corpus_load(args)
     rounds = 1 if args.quick else 3
     seconds = 4 if args.quick else 10
 

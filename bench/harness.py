@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 import httpx  # noqa: E402
-from loadgen import LoadResult, percentile, probe_latency  # noqa: E402
+from loadgen import LoadGenerator, LoadResult, percentile, probe_latency  # noqa: E402
 from stack import ManagedProcess, StackPorts, core_process, gateway_process  # noqa: E402
+from tandem.model.manifest import ModelManifest  # noqa: E402
 from tandem.model.tokenizer import TextTokenizer  # noqa: E402
 
 
@@ -141,6 +142,15 @@ def write_corpus(tokenizer: TextTokenizer, path: Path, size: int) -> list[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(corpus) + "\n")
     return corpus
+
+
+def corpus_load(args: argparse.Namespace, size: int = 1024) -> LoadGenerator:
+    """The benchmark corpus (tokenized with the model's tokenizer) and a load generator over it."""
+    manifest = ModelManifest.read(args.model_dir)
+    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
+    corpus_file = args.log_dir / "corpus.txt"
+    write_corpus(tokenizer, corpus_file, size)
+    return LoadGenerator(args.load_bin, corpus_file)
 
 
 def machine() -> dict[str, Any]:

@@ -23,16 +23,14 @@ from typing import Any
 from harness import (
     REPO,
     bench_main,
+    corpus_load,
     cpu_seconds,
     machine,
     start_core,
     start_gateway,
-    write_corpus,
 )
 from loadgen import LoadGenerator
 from stack import ManagedProcess, StackPorts, free_port
-from tandem.model.manifest import ModelManifest
-from tandem.model.tokenizer import TextTokenizer
 
 # Each mode: the sampler, and its argument (None = tracing off).
 MODES: dict[str, tuple[str, str] | None] = {
@@ -99,11 +97,7 @@ def _spans_received(log: Path) -> int:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    manifest = ModelManifest.read(args.model_dir)
-    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
-    corpus_file = args.log_dir / "corpus.txt"
-    write_corpus(tokenizer, corpus_file, 1024)
-    load = LoadGenerator(args.load_bin, corpus_file)
+    load = corpus_load(args)
     rounds = 1 if args.quick else 2
     seconds = 4 if args.quick else 12
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
