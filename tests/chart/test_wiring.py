@@ -128,11 +128,11 @@ def test_settings_change_rolls_the_pods() -> None:
 def test_extra_settings_reach_the_configmaps() -> None:
     rendered = render(
         values={
-            "gateway": {"extraSettings": {"TANDEM_GATEWAY_BREAKER_OPEN_TIMEOUT": "10s"}},
+            "gateway": {"extraSettings": {"TANDEM_GATEWAY_UPSTREAM_MAX_DIMENSION": "768"}},
             "core": {"extraSettings": {"TANDEM_CORE_MAX_QUEUE_TEXTS": "2048"}},
         }
     )
-    assert rendered.env("gateway")["TANDEM_GATEWAY_BREAKER_OPEN_TIMEOUT"] == "10s"
+    assert rendered.env("gateway")["TANDEM_GATEWAY_UPSTREAM_MAX_DIMENSION"] == "768"
     assert rendered.env("core")["TANDEM_CORE_MAX_QUEUE_TEXTS"] == "2048"
 
 

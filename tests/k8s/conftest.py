@@ -96,8 +96,8 @@ def settled(release: Release) -> Release:
         if release.apps.read_namespaced_deployment(name, release.namespace).spec.replicas != want:
             release.scale(component, want)
     release.settled()
-    # Each gateway answers, so no state left by an earlier test (an open
-    # circuit breaker after an overload) counts against the next one.
+    # Each gateway answers, so no state left by an earlier test (a core
+    # still busy after an overload) counts against the next one.
     release.serving()
     return release
 

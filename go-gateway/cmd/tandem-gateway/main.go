@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	core, err := upstream.New(cfg.Upstream, m, tracing)
+	core, err := upstream.New(cfg.Upstream, cfg.Limits, m, tracing)
 	if err != nil {
 		return err
 	}

@@ -73,10 +73,9 @@ type Upstream struct {
 	// ends; its default limit of 30s leaves the gateway knowing only old
 	// cores for up to 30s during a rollout. The resolver is process-wide.
 	DNSMinResolutionInterval time.Duration
-	// BreakerFailureThreshold consecutive UNAVAILABLE or DEADLINE_EXCEEDED
-	// results open the circuit breaker for BreakerOpenTimeout.
-	BreakerFailureThreshold int
-	BreakerOpenTimeout      time.Duration
+	// MaxEmbeddingDimension is the largest vector accepted from a core; with
+	// Limits it sizes the largest gRPC message received (upstream.MessageLimitsFor).
+	MaxEmbeddingDimension int
 	// ModelInfoTTL is how long GetModelInfo's answer is cached.
 	ModelInfoTTL time.Duration
 }
@@ -137,6 +136,10 @@ const DefaultUpstreamTarget = "dns:///127.0.0.1:50051"
 // pings sent more often than this with GOAWAY too_many_pings.
 const coreMinPingInterval = 10 * time.Second
 
+// maxEmbeddingDimension bounds upstream-max-dimension so that the derived
+// message size stays far from int overflow and from absurd allocations.
+const maxEmbeddingDimension = 1 << 16
+
 // maxGRPCAttempts is grpc-go's upper bound on retry attempts; larger values
 // in a service config are silently capped, so reject them instead.
 const maxGRPCAttempts = 5
@@ -165,9 +168,10 @@ func Default() Config {
 			// Often enough that a rollout is followed within a second or
 			// two, rare enough that flapping cores cannot flood DNS.
 			DNSMinResolutionInterval: 2 * time.Second,
-			BreakerFailureThreshold:  5,
-			BreakerOpenTimeout:       5 * time.Second,
-			ModelInfoTTL:             60 * time.Second,
+			// all-MiniLM-L6-v2 has 384; 1024 also fits the large BERT-style
+			// models without letting a response grow past ~1 MiB per 256 texts.
+			MaxEmbeddingDimension: 1024,
+			ModelInfoTTL:          60 * time.Second,
 		},
 		Readiness: Readiness{
 			// Below the kubelet's default probe timeout of 1s, so a slow
@@ -234,8 +238,8 @@ func (c Config) Validate() error {
 	check(u.KeepaliveTimeout > 0, "upstream-keepalive-timeout must be positive")
 	check(u.DNSMinResolutionInterval >= 100*time.Millisecond,
 		"upstream-dns-min-interval (%s) must be at least 100ms", u.DNSMinResolutionInterval)
-	check(u.BreakerFailureThreshold >= 1, "breaker-failure-threshold must be at least 1")
-	check(u.BreakerOpenTimeout > 0, "breaker-open-timeout must be positive")
+	check(u.MaxEmbeddingDimension >= 1 && u.MaxEmbeddingDimension <= maxEmbeddingDimension,
+		"upstream-max-dimension must be between 1 and %d", maxEmbeddingDimension)
 	check(u.ModelInfoTTL > 0, "model-cache-ttl must be positive")
 
 	check(c.Readiness.CheckTimeout > 0, "readiness-timeout must be positive")

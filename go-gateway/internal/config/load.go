@@ -128,8 +128,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&u.KeepaliveTime, "upstream-keepalive-time", u.KeepaliveTime, "gRPC keepalive ping interval (at least 10s: the core's enforcement policy)")
 	fs.DurationVar(&u.KeepaliveTimeout, "upstream-keepalive-timeout", u.KeepaliveTimeout, "gRPC keepalive ping ack timeout")
 	fs.DurationVar(&u.DNSMinResolutionInterval, "upstream-dns-min-interval", u.DNSMinResolutionInterval, "shortest time between two DNS resolutions of upstream-target (gRPC's default: 30s)")
-	fs.IntVar(&u.BreakerFailureThreshold, "breaker-failure-threshold", u.BreakerFailureThreshold, "consecutive UNAVAILABLE/DEADLINE_EXCEEDED results that open the circuit breaker")
-	fs.DurationVar(&u.BreakerOpenTimeout, "breaker-open-timeout", u.BreakerOpenTimeout, "how long the breaker fails fast before letting a probe call through")
+	fs.IntVar(&u.MaxEmbeddingDimension, "upstream-max-dimension", u.MaxEmbeddingDimension, "largest embedding dimension accepted from the core; sizes the largest gRPC message received")
 	fs.DurationVar(&u.ModelInfoTTL, "model-cache-ttl", u.ModelInfoTTL, "how long the core's GetModelInfo answer is cached")
 
 	fs.DurationVar(&cfg.Readiness.CheckTimeout, "readiness-timeout", cfg.Readiness.CheckTimeout, "timeout of the grpc.health.v1 check behind /readyz")

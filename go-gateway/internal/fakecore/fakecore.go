@@ -99,6 +99,10 @@ func Start(t testing.TB) *Core {
 	return c
 }
 
+// Stop closes the listener and every connection at once, as a crashed
+// process would; calls in flight fail. Idempotent.
+func (c *Core) Stop() { c.server.Stop() }
+
 // SetServing flips the health status the gateway watches.
 func (c *Core) SetServing(serving bool) {
 	s := healthpb.HealthCheckResponse_NOT_SERVING
@@ -243,12 +247,13 @@ func BadRequest(reason, field, description string) error {
 	return st.Err()
 }
 
-// Overloaded returns RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail,
-// as the core reports a full queue.
+// Overloaded returns RESOURCE_EXHAUSTED as the core reports a full queue:
+// a google.rpc.ErrorInfo with reason "overloaded" and a google.rpc.RetryInfo.
 func Overloaded(retryDelay time.Duration) error {
-	st, err := status.New(codes.ResourceExhausted, "queue full").WithDetails(&errdetails.RetryInfo{
-		RetryDelay: durationpb.New(retryDelay),
-	})
+	st, err := status.New(codes.ResourceExhausted, "queue full").WithDetails(
+		&errdetails.ErrorInfo{Reason: "overloaded", Domain: "tandem.inference.v1"},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)},
+	)
 	if err != nil {
 		panic(err)
 	}

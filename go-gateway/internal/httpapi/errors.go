@@ -182,6 +182,14 @@ func fromUpstream(e *upstream.Error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest, Code: codeModelNotFound, Param: "model",
 			Message: "the requested model is not served here", cause: e}
 	case codes.ResourceExhausted:
+		if !e.Overloaded() {
+			// gRPC's message size limit, not load: deterministic, so 413
+			// (not a retryable 429). The limits are derived from the request
+			// limits (upstream.MessageLimitsFor), so only a request near
+			// every limit at once, or a huge model name, gets here.
+			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: codeRequestTooLarge,
+				Message: "the request is too large for the inference backend; send fewer or shorter inputs", cause: e}
+		}
 		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: codeUpstreamOverloaded,
 			Message:    "the inference backend is at capacity; retry after the delay in Retry-After",
 			RetryAfter: max(e.RetryDelay, time.Second), cause: e}

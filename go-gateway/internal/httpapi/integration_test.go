@@ -39,7 +39,7 @@ func newTracedIntegrationServer(t *testing.T, addr string, callTimeout time.Dura
 	cfg.RetryInitialBackoff, cfg.RetryMaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 
 	m := metrics.New()
-	client, err := upstream.New(cfg, m, tracing)
+	client, err := upstream.New(cfg, config.Default().Limits, m, tracing)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,6 @@ import (
 
 const namespace = "tandem_gateway"
 
-// Breaker states as exported by UpstreamBreakerState.
-const (
-	BreakerClosed   = 0
-	BreakerHalfOpen = 1
-	BreakerOpen     = 2
-)
-
 // Metrics holds the gateway's collectors.
 type Metrics struct {
 	registry *prometheus.Registry
@@ -33,11 +26,9 @@ type Metrics struct {
 	EmbeddingTokens     prometheus.Counter
 
 	// Upstream (gRPC) side.
-	UpstreamCalls          *prometheus.CounterVec   // method, code
-	UpstreamCallDuration   *prometheus.HistogramVec // method
-	UpstreamRetries        *prometheus.CounterVec   // method
-	UpstreamBreakerState   prometheus.Gauge
-	UpstreamBreakerRejects prometheus.Counter
+	UpstreamCalls        *prometheus.CounterVec   // method, code
+	UpstreamCallDuration *prometheus.HistogramVec // method
+	UpstreamRetries      *prometheus.CounterVec   // method
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -84,14 +75,6 @@ func New() *Metrics {
 			Namespace: namespace, Name: "upstream_retries_total",
 			Help: "Retry attempts made by the gRPC retry policy, by method.",
 		}, []string{"method"}),
-		UpstreamBreakerState: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "upstream_breaker_state",
-			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
-		}),
-		UpstreamBreakerRejects: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "upstream_breaker_rejections_total",
-			Help: "Calls failed fast because the circuit breaker was open.",
-		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -99,7 +82,6 @@ func New() *Metrics {
 		m.HTTPRequests, m.HTTPRequestDuration, m.HTTPInFlight, m.LimiterRejections,
 		m.EmbeddingInputs, m.EmbeddingTokens,
 		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries,
-		m.UpstreamBreakerState, m.UpstreamBreakerRejects,
 	)
 	return m
 }

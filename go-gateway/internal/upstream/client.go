@@ -1,7 +1,14 @@
 // Package upstream is the gateway's gRPC client to the Python core. It owns
-// the connection (balancing, health checking, retries, keepalive), the
-// per-call deadline, the circuit breaker and request-id propagation, and it
-// turns gRPC statuses into *Error values the HTTP layer can map.
+// the connection (balancing, per-core health checking, retries, keepalive,
+// message size limits), the per-call deadline and request-id propagation,
+// and it turns gRPC statuses into *Error values the HTTP layer can map.
+//
+// Failure isolation is per core, never for the pool: a core whose health
+// service stops answering SERVING, or whose connection fails, gets no picks
+// from round_robin while the others keep serving (serviceconfig.go). There is
+// deliberately no circuit breaker over the channel: one would turn a busy
+// core's RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED into 503s for every client
+// (docs/gateway.md, "Failure isolation").
 package upstream
 
 import (
@@ -26,7 +33,6 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
-	"github.com/tandem-inference/tandem/go-gateway/internal/breaker"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
@@ -36,10 +42,6 @@ import (
 // ServiceName is the core's gRPC service, also the name its health is
 // reported under.
 var ServiceName = inferencev1.EmbeddingService_ServiceDesc.ServiceName
-
-// coreMaxMessageBytes is the largest message the core accepts. Sending a
-// larger one fails locally with a clear error instead of at the core.
-const coreMaxMessageBytes = 8 << 20
 
 // connectParams shape reconnection to a core. The headless Service
 // publishes cores before they are ready (deploy/helm), so the gateway may
@@ -70,7 +72,6 @@ type Client struct {
 	conn        *grpc.ClientConn
 	embedding   inferencev1.EmbeddingServiceClient
 	health      healthpb.HealthClient
-	breaker     *breaker.Breaker
 	metrics     *metrics.Metrics
 	callTimeout time.Duration
 }
@@ -78,12 +79,14 @@ type Client struct {
 // New creates the client. Like grpc.NewClient it does not connect yet: the
 // first call (or readiness check) does, so the gateway can start before the
 // core. With tracing on, every call carries the trace context to the core.
-func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
+// lim sizes the largest message sent and received (MessageLimitsFor).
+func New(cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
 	setDNSMinResolutionInterval.Do(func() { dns.SetMinResolutionInterval(cfg.DNSMinResolutionInterval) })
 	sc, err := serviceConfigJSON(cfg)
 	if err != nil {
 		return nil, err
 	}
+	sizes := MessageLimitsFor(lim, cfg.MaxEmbeddingDimension)
 	opts := []grpc.DialOption{
 		// Plain text inside the cluster; put mTLS in a mesh or swap in
 		// credentials here.
@@ -100,7 +103,10 @@ func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*C
 			PermitWithoutStream: true,
 		}),
 		grpc.WithConnectParams(connectParams),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(coreMaxMessageBytes)),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallSendMsgSize(sizes.Send),
+			grpc.MaxCallRecvMsgSize(sizes.Receive),
+		),
 		grpc.WithChainUnaryInterceptor(metricsInterceptor(m)),
 		grpc.WithStatsHandler(attemptCounter{}),
 		grpc.WithUserAgent("tandem-gateway"),
@@ -121,16 +127,9 @@ func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*C
 	}
 
 	return &Client{
-		conn:      conn,
-		embedding: inferencev1.NewEmbeddingServiceClient(conn),
-		health:    healthpb.NewHealthClient(conn),
-		breaker: breaker.New(breaker.Config{
-			FailureThreshold: cfg.BreakerFailureThreshold,
-			OpenTimeout:      cfg.BreakerOpenTimeout,
-			OnStateChange: func(_, to breaker.State) {
-				m.UpstreamBreakerState.Set(breakerGaugeValue(to))
-			},
-		}),
+		conn:        conn,
+		embedding:   inferencev1.NewEmbeddingServiceClient(conn),
+		health:      healthpb.NewHealthClient(conn),
 		metrics:     m,
 		callTimeout: cfg.CallTimeout,
 	}, nil
@@ -139,14 +138,10 @@ func New(cfg config.Upstream, m *metrics.Metrics, tracing telemetry.Tracing) (*C
 // Close closes the connection; calls in flight fail with CANCELED.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// BreakerState reports the circuit breaker's state.
-func (c *Client) BreakerState() breaker.State { return c.breaker.State() }
-
 // CheckServing asks the core, over the balanced channel, whether the
 // embedding service is SERVING. Because the channel only picks backends that
 // pass client-side health checks, success means at least one backend is
-// SERVING. It bypasses the breaker: readiness must reflect the backends, not
-// recent call history.
+// SERVING.
 func (c *Client) CheckServing(ctx context.Context) error {
 	resp, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: ServiceName})
 	if err != nil {
@@ -158,18 +153,11 @@ func (c *Client) CheckServing(ctx context.Context) error {
 	return nil
 }
 
-// invoke runs one RPC under the breaker, with the call deadline and the
-// request id attached. The deadline is the smaller of the caller's remaining
+// invoke runs one RPC with the call deadline and the request id attached. The deadline is the smaller of the caller's remaining
 // budget and the configured call timeout; context.WithTimeout gives exactly
 // that, and gRPC sends it to the core as grpc-timeout.
 func invoke[Resp any](ctx context.Context, c *Client, method string, rpc func(context.Context) (Resp, error)) (Resp, error) {
 	var zero Resp
-	report, err := c.breaker.Allow()
-	if err != nil {
-		c.metrics.UpstreamBreakerRejects.Inc()
-		return zero, newBreakerError(method, err)
-	}
-
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	if id := requestid.FromContext(ctx); id != "" {
@@ -177,7 +165,6 @@ func invoke[Resp any](ctx context.Context, c *Client, method string, rpc func(co
 	}
 
 	resp, err := rpc(ctx)
-	report(breakerOutcome(err))
 	if err != nil {
 		return zero, newStatusError(method, err)
 	}
@@ -190,17 +177,6 @@ func endpoints(addrs []string) []resolver.Endpoint {
 		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
 	}
 	return eps
-}
-
-func breakerGaugeValue(s breaker.State) float64 {
-	switch s {
-	case breaker.Open:
-		return metrics.BreakerOpen
-	case breaker.HalfOpen:
-		return metrics.BreakerHalfOpen
-	default:
-		return metrics.BreakerClosed
-	}
 }
 
 // shortMethod turns "/tandem.inference.v1.EmbeddingService/Embed" into

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
-	"github.com/tandem-inference/tandem/go-gateway/internal/breaker"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
@@ -39,7 +38,7 @@ func testConfig(addrs ...string) config.Upstream {
 func newClient(t *testing.T, cfg config.Upstream) (*upstream.Client, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
-	c, err := upstream.New(cfg, m, telemetry.Tracing{})
+	c, err := upstream.New(cfg, config.Default().Limits, m, telemetry.Tracing{})
 	if err != nil {
 		t.Fatalf("upstream.New: %v", err)
 	}
@@ -147,7 +146,6 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 	})
 	cfg := testConfig(core.Addr)
 	cfg.MaxAttempts = 3
-	cfg.BreakerFailureThreshold = 100
 	c, _ := newClient(t, cfg)
 
 	_, err := embedOne(t.Context(), c)
@@ -215,81 +213,6 @@ func TestUnreachableCoreIsUnavailable(t *testing.T) {
 	var ue *upstream.Error
 	if !errors.As(err, &ue) || ue.Code != codes.Unavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE", err)
-	}
-}
-
-func TestBreakerOpensOnSustainedFailureAndClosesAfterProbe(t *testing.T) {
-	core := fakecore.Start(t)
-	var failing atomic.Bool
-	failing.Store(true)
-	core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
-		if failing.Load() {
-			return nil, status.Error(codes.Unavailable, "down")
-		}
-		return fakecore.DefaultEmbed(ctx, req)
-	})
-	cfg := testConfig(core.Addr)
-	cfg.MaxAttempts = 1 // one attempt per call keeps the counting obvious
-	cfg.BreakerFailureThreshold = 3
-	cfg.BreakerOpenTimeout = 200 * time.Millisecond
-	c, m := newClient(t, cfg)
-
-	for range 3 {
-		if _, err := embedOne(t.Context(), c); err == nil {
-			t.Fatal("Embed succeeded against a failing core")
-		}
-	}
-	if got := c.BreakerState(); got != breaker.Open {
-		t.Fatalf("breaker is %s after 3 failures, want open", got)
-	}
-
-	// Open: fail fast without calling the core.
-	before := core.EmbedCalls()
-	_, err := embedOne(t.Context(), c)
-	var ue *upstream.Error
-	if !errors.Is(err, breaker.ErrOpen) || !errors.As(err, &ue) || ue.Code != codes.Unavailable {
-		t.Fatalf("err = %v, want breaker.ErrOpen reported as UNAVAILABLE", err)
-	}
-	if core.EmbedCalls() != before {
-		t.Error("the open breaker let a call through")
-	}
-	if got := testutil.ToFloat64(m.UpstreamBreakerState); got != metrics.BreakerOpen {
-		t.Errorf("breaker state gauge = %v, want %v", got, metrics.BreakerOpen)
-	}
-
-	// The core recovers; after the open timeout a probe closes the breaker.
-	failing.Store(false)
-	deadline := time.Now().Add(eventually)
-	for {
-		_, err := embedOne(t.Context(), c)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, breaker.ErrOpen) || time.Now().After(deadline) {
-			t.Fatalf("breaker did not recover: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := c.BreakerState(); got != breaker.Closed {
-		t.Errorf("breaker is %s after a successful probe, want closed", got)
-	}
-}
-
-func TestBreakerIgnoresApplicationErrors(t *testing.T) {
-	core := fakecore.Start(t)
-	cfg := testConfig(core.Addr)
-	cfg.BreakerFailureThreshold = 2
-	c, _ := newClient(t, cfg)
-
-	for range 5 {
-		_, err := c.Embed(t.Context(), upstream.EmbedRequest{Texts: []string{""}, Truncate: true})
-		var ue *upstream.Error
-		if !errors.As(err, &ue) || ue.Code != codes.InvalidArgument {
-			t.Fatalf("err = %v, want INVALID_ARGUMENT", err)
-		}
-	}
-	if got := c.BreakerState(); got != breaker.Closed {
-		t.Errorf("breaker is %s after invalid-input errors, want closed", got)
 	}
 }
 

@@ -1,15 +1,12 @@
 package upstream
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/tandem-inference/tandem/go-gateway/internal/breaker"
 )
 
 // Error is a failed call to the core, reduced to what the HTTP edge needs to
@@ -18,8 +15,7 @@ import (
 type Error struct {
 	// Method is the RPC, e.g. "Embed".
 	Method string
-	// Code is the final gRPC status code. A call rejected by the open
-	// circuit breaker has Unavailable.
+	// Code is the final gRPC status code.
 	Code codes.Code
 	// Message is the status message. It may contain internal details, so it
 	// is for logs only, never for clients.
@@ -30,8 +26,8 @@ type Error struct {
 	// Violations are the google.rpc.BadRequest field violations of an
 	// INVALID_ARGUMENT status. Their descriptions are written for end users.
 	Violations []FieldViolation
-	// RetryDelay comes from a google.rpc.RetryInfo detail, or from the
-	// breaker's remaining open time; zero if unknown.
+	// RetryDelay comes from a google.rpc.RetryInfo detail; zero if the core
+	// sent none.
 	RetryDelay time.Duration
 
 	err error
@@ -73,34 +69,18 @@ func newStatusError(method string, err error) *Error {
 	return e
 }
 
-// newBreakerError reports a call the open circuit breaker refused. It looks
-// like UNAVAILABLE to callers, which is what it means: no backend to ask.
-func newBreakerError(method string, err error) *Error {
-	e := &Error{Method: method, Code: codes.Unavailable, Message: err.Error(), err: err}
-	if open, ok := errors.AsType[*breaker.OpenError](err); ok {
-		e.RetryDelay = open.RetryAfter
-	}
-	return e
-}
-
 // newContractError reports an answer that breaks the inference.proto
 // contract, e.g. fewer embeddings than texts.
 func newContractError(method, format string, args ...any) *Error {
 	return &Error{Method: method, Code: codes.Internal, Message: "contract violation: " + fmt.Sprintf(format, args...)}
 }
 
-// breakerOutcome classifies a call result for the circuit breaker: only
-// signs that the core is down or overwhelmed count as failures.
-func breakerOutcome(err error) breaker.Outcome {
-	switch status.Code(err) {
-	case codes.OK:
-		return breaker.Success
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return breaker.Failure
-	case codes.Canceled:
-		return breaker.Ignore
-	default:
-		// The core answered (e.g. INVALID_ARGUMENT): it is alive.
-		return breaker.Success
-	}
+// Overloaded tells the two kinds of RESOURCE_EXHAUSTED apart. The core's
+// admission control sends it with a google.rpc.ErrorInfo reason and a
+// RetryInfo (python-inference/src/tandem/grpc_api/errors.py): the core is
+// busy, and the same request may succeed later. gRPC's own message size
+// check (on either side) sends it with neither: the request is too large and
+// will fail the same way every time, so it must not be retried.
+func (e *Error) Overloaded() bool {
+	return e.Code == codes.ResourceExhausted && (e.Reason != "" || e.RetryDelay > 0)
 }

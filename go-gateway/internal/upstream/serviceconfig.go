@@ -9,13 +9,27 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 )
 
-// Retry throttling (gRFC A6): every failed call costs a token, every success
-// gives back tokenRatio, and retries stop while fewer than half the tokens
-// remain. It keeps retries from multiplying the load on a core that is
+// Retry throttling (gRFC A6): every failed attempt costs a token, every
+// success gives back tokenRatio, and retries stop while fewer than half the
+// tokens remain. It keeps retries from tripling the load on a pool that is
 // failing for everyone, which a fixed maxAttempts alone would do.
+//
+// The numbers decide how much failure retries may cover. In balance, retries
+// continue while the share of failed attempts stays below
+// tokenRatio / (1 + tokenRatio). gRFC A6's example (maxTokens 10, ratio 0.1)
+// stops them at 9 %: with one of two cores answering UNAVAILABLE to every
+// call, half the first attempts fail, retries were throttled after five
+// failures, and clients got 198 errors in 400 calls (isolation_test.go,
+// TestRetriesCoverACoreThatFailsEveryCall). Ratio 1 keeps retrying up to
+// 50 % of attempts failing, the case of one dead core in two; 7-10 errors
+// in 400 calls remain, the calls whose three attempts all landed on the
+// failing core (17 with throttling off). When every core fails, 20 tokens
+// still stop retries after about ten failures
+// (TestRetryThrottlingStopsRetriesWhenEveryCoreFails: 106 attempts for 100
+// calls, not 300).
 const (
-	retryThrottleMaxTokens  = 10
-	retryThrottleTokenRatio = 0.1
+	retryThrottleMaxTokens  = 20
+	retryThrottleTokenRatio = 1
 	retryBackoffMultiplier  = 2
 )
 

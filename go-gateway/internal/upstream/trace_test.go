@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
@@ -29,7 +30,7 @@ func newTracingProvider(t *testing.T) (telemetry.Tracing, *tracetest.InMemoryExp
 func TestTracedCallsCarryTheClientSpanToTheCore(t *testing.T) {
 	core := fakecore.Start(t)
 	tracing, exporter := newTracingProvider(t)
-	c, err := upstream.New(testConfig(core.Addr), metrics.New(), tracing)
+	c, err := upstream.New(testConfig(core.Addr), config.Default().Limits, metrics.New(), tracing)
 	if err != nil {
 		t.Fatal(err)
 	}

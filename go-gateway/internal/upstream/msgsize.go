@@ -1,0 +1,48 @@
+package upstream
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/config"
+)
+
+// MessageLimits are the largest gRPC messages the gateway sends to and
+// accepts from the core, in bytes. They are derived from the request limits
+// rather than set by hand, so that a valid request can never fail for its
+// size and the memory one call may hold is known:
+//
+//	Send    = min(max-inputs x max-text-bytes, max-body-bytes)
+//	          + max-inputs x (tag + length prefix of one text) + messageOverhead
+//	Receive = max-inputs x (4 x max-dimension + embeddingOverhead) + messageOverhead
+//
+// The texts decoded from a JSON body are never longer than the body (an
+// escape only shrinks when decoded), hence the min. The chart computes the
+// core's receive limit (TANDEM_CORE_MAX_REQUEST_BYTES) with the same formula
+// (deploy/helm/tandem/templates/_limits.tpl), so the core accepts whatever
+// the gateway may send; docs/gateway.md shows the numbers.
+type MessageLimits struct {
+	Send    int
+	Receive int
+}
+
+const (
+	// messageOverhead covers the fields of a request or response other than
+	// the texts or vectors: the model id, the options, the token total.
+	messageOverhead = 1 << 10
+	// embeddingOverhead is the framing of one Embedding message: its own tag
+	// and length, the packed values' tag and length, token_count and
+	// truncated; 16 bytes bound them for any dimension up to 2^19.
+	embeddingOverhead = 16
+)
+
+// MessageLimitsFor derives the message limits from the request limits and
+// the largest embedding dimension the gateway accepts from a core.
+func MessageLimitsFor(l config.Limits, maxDimension int) MessageLimits {
+	// One text in EmbedRequest.texts: field tag (1 byte) + varint length.
+	perText := 1 + protowire.SizeVarint(uint64(l.MaxTextBytes))
+	texts := min(int64(l.MaxInputs)*int64(l.MaxTextBytes), l.MaxBodyBytes)
+	return MessageLimits{
+		Send:    int(texts) + l.MaxInputs*perText + messageOverhead,
+		Receive: l.MaxInputs*(4*maxDimension+embeddingOverhead) + messageOverhead,
+	}
+}
