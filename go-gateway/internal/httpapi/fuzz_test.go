@@ -24,6 +24,11 @@ func FuzzDecodeEmbeddingsRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","input":["a","b"],"encoding_format":"base64","dimensions":384,"truncate":false,"user":"u"}`))
 	f.Add([]byte(`{"model":"m","input":[1,2,3]}`))
 	f.Add([]byte(`{"model":"m","input":[""]} trailing`))
+	f.Add([]byte(`{"model":"m","input":["abc` + "\xff\xfe" + `"]}`))
+	f.Add([]byte(`{"model":"m","input":["\ud83d\ude00","\u00e9\n\\"]}`))
+	f.Add([]byte(`{"model":"m","input":["\ud800"]}`))
+	f.Add([]byte(`{"model":"m","input":"a","input":"b"}`))
+	f.Add([]byte(`{"model":"m","dimensions":-0.5e+3,"truncate":true,"input":[]}`))
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := decodeEmbeddingsRequest(body, fuzzLimits)
@@ -47,6 +52,31 @@ func FuzzDecodeEmbeddingsRequest(f *testing.F) {
 
 		if !json.Valid(body) {
 			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		if !utf8.Valid(body) {
+			t.Fatalf("accepted a body that is not UTF-8: %q", body)
+		}
+		// What was accepted reads the same with encoding/json, the
+		// reference (which is right about every body that is valid text).
+		var ref struct {
+			Model string `json:"model"`
+			Input any    `json:"input"`
+		}
+		if err := json.Unmarshal(body, &ref); err != nil {
+			t.Fatalf("encoding/json refuses accepted body %q: %v", body, err)
+		}
+		want := []string{}
+		switch v := ref.Input.(type) {
+		case string:
+			want = append(want, v)
+		case []any:
+			for _, item := range v {
+				s, _ := item.(string)
+				want = append(want, s)
+			}
+		}
+		if ref.Model != req.Model || !slices.Equal(want, req.Inputs) {
+			t.Fatalf("decoded model %q inputs %q, encoding/json %q %q", req.Model, req.Inputs, ref.Model, want)
 		}
 		if n := len(req.Inputs); n < 1 || n > fuzzLimits.MaxInputs {
 			t.Fatalf("accepted %d inputs, limit %d", n, fuzzLimits.MaxInputs)
