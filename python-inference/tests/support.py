@@ -71,12 +71,18 @@ class RunningCore:
         assert self.ports is not None
         return f"http://127.0.0.1:{self.ports.http}"
 
+    @property
+    def metrics_url(self) -> str:
+        assert self.ports is not None
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
 
 def core_settings(model_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "model_dir": model_dir,
         "grpc_port": 0,
         "http_port": 0,
+        "metrics_port": 0,
         "log_format": "text",
         "shutdown_grace_s": 5.0,
     }

@@ -144,3 +144,52 @@ def test_unknown_health_service_is_not_found(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as failed:
         health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
     assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _raw_embed(channel: grpc.Channel) -> Any:
+    """Embed with a hand-encoded request: lets a test put any bytes on the wire."""
+    return channel.unary_unary(
+        "/tandem.inference.v1.EmbeddingService/Embed",
+        request_serializer=lambda raw: raw,
+        response_deserializer=pb.EmbedResponse.FromString,
+    )
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited field (payloads under 128 bytes)."""
+    assert len(payload) < 128
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (_field(1, b"ok") + _field(1, b"abc\xff\xfe"), "texts[1]"),
+        (_field(1, b"\xc3"), "texts[0]"),  # a truncated two-byte sequence
+        (_field(1, b"\xed\xa0\x80"), "texts[0]"),  # an encoded surrogate (CESU-8)
+        (_field(1, b"ok") + _field(2, b"mini\xffLM"), "model"),
+    ],
+)
+def test_invalid_utf8_is_invalid_argument_naming_the_field(
+    channel: grpc.Channel, stub: pb_grpc.EmbeddingServiceStub, raw: bytes, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as failed:
+        _raw_embed(channel)(raw, timeout=10)
+    assert _error(failed.value) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_utf8", field)
+    assert "UTF-8" in str(failed.value.details())
+    assert stub.Embed(pb.EmbedRequest(texts=["after"]), timeout=10).embeddings
+
+
+def test_a_message_that_is_not_protobuf_is_invalid_argument(
+    channel: grpc.Channel, stub: pb_grpc.EmbeddingServiceStub
+) -> None:
+    with pytest.raises(grpc.RpcError) as failed:
+        _raw_embed(channel)(b"\x0a\x7fshort", timeout=10)  # a length past the end
+    assert _error(failed.value) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_message", None)
+    assert stub.Embed(pb.EmbedRequest(texts=["after"]), timeout=10).embeddings
+
+
+def test_hand_encoded_valid_request_is_served(channel: grpc.Channel) -> None:
+    # The raw path above is the real wire format: the same bytes, valid, embed.
+    reply = _raw_embed(channel)(_field(1, "naïve café".encode()), timeout=10)
+    assert len(reply.embeddings) == 1

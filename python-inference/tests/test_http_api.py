@@ -83,6 +83,46 @@ def test_lone_surrogate_is_rejected(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("content", "code", "param"),
+    [
+        (b'{"texts": ["abc\xff\xfe"]}', "invalid_utf8", "texts[0]"),
+        (b'{"texts": ["ok", "caf\xc3"]}', "invalid_utf8", "texts[1]"),  # truncated sequence
+        (b'{"texts": ["ok"], "model": "mini\xffLM"}', "invalid_utf8", "model"),
+        (b'{"texts": ["ok"], "mod\xffel": "x"}', "invalid_utf8", "body"),  # in a key
+        (b'{"texts": ["ok"]}\xff', "invalid_utf8", None),  # outside any string
+        # An encoded surrogate: Python's json decodes it ("surrogatepass") to
+        # a lone surrogate, which the service refuses as not valid Unicode.
+        (b'{"texts": ["ok", "\xed\xa0\x80"]}', "invalid_input", "texts[1]"),
+    ],
+)
+def test_invalid_utf8_is_refused_naming_the_field(
+    client: httpx.Client, content: bytes, code: str, param: str | None
+) -> None:
+    # Never replaced by U+FFFD and embedded: a different text than was sent.
+    reply = client.post("/v1/embed", content=content, headers={"content-type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error["param"], error["type"]) == (code, param, "invalid_request_error")
+    assert "UTF-8" in error["message"] or "Unicode" in error["message"]
+    _embed_ok(client)
+
+
+def test_the_largest_body_with_invalid_utf8_is_refused_quickly(client: httpx.Client) -> None:
+    # The attacker's version: a body at the size limit, 256 texts of 8 KiB,
+    # the bad byte in the last one (the whole body is searched for it).
+    texts = [b'"' + b"a" * 8191 + b'"'] * 255 + [b'"' + b"a" * 8190 + b'\xff"']
+    content = b'{"texts": [' + b",".join(texts) + b"]}"
+    assert len(content) < 4 << 20
+    reply = client.post(
+        "/v1/embed", content=content, headers={"content-type": "application/json"}, timeout=30
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == "texts[255]"
+    assert reply.elapsed.total_seconds() < 5
+    _embed_ok(client)
+
+
+@pytest.mark.parametrize(
     ("content", "content_type", "status", "code"),
     [
         (b'{"texts": ["a"', "application/json", 400, "invalid_json"),
@@ -131,9 +171,9 @@ def test_health_readiness_model_and_docs(client: httpx.Client) -> None:
     assert {"/v1/embed", "/healthz", "/readyz"} <= set(paths)
 
 
-def test_metrics_expose_the_time_split(client: httpx.Client) -> None:
+def test_metrics_expose_the_time_split(client: httpx.Client, core: RunningCore) -> None:
     _embed_ok(client)
-    text = client.get("/metrics").text
+    text = httpx.get(core.metrics_url, timeout=5).text
     for name in (
         "tandem_core_requests_total",
         "tandem_core_queue_wait_seconds_bucket",
@@ -145,3 +185,14 @@ def test_metrics_expose_the_time_split(client: httpx.Client) -> None:
         "tandem_core_ready 1.0",
     ):
         assert name in text, name
+
+
+def test_metrics_are_not_served_on_the_api_port(client: httpx.Client, core: RunningCore) -> None:
+    # A NetworkPolicy admits scrapers to the metrics port only: the API port
+    # must not answer /metrics, and the metrics port nothing but /metrics.
+    assert client.get("/metrics").status_code == 404
+    assert core.ports is not None
+    assert core.ports.metrics != core.ports.http
+    base = core.metrics_url.removesuffix("/metrics")
+    assert httpx.get(f"{base}/v1/model", timeout=5).status_code == 404
+    assert httpx.post(f"{base}/v1/embed", json={"texts": ["x"]}, timeout=5).status_code == 404

@@ -12,7 +12,7 @@ import pytest
 
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
-from tandem.errors import DeadlineExceeded, Overloaded, Unavailable
+from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
 from tandem.metrics import CoreMetrics
 
 pytestmark = pytest.mark.anyio
@@ -244,3 +244,40 @@ async def test_leftover_texts_go_to_an_idle_worker_without_waiting_for_the_busy_
     await task
     await scheduler.close(1)
     assert both_busy, "the second text waited for the busy worker"
+
+
+async def test_a_non_finite_vector_fails_only_its_request(caplog: pytest.LogCaptureFixture) -> None:
+    gate = threading.Event()
+
+    def nan_for_666(rows: Sequence[np.ndarray]) -> np.ndarray:
+        gate.wait(10)
+        out = np.ones((len(rows), DIM), dtype=np.float32)
+        out[[int(r[0]) == 666 for r in rows]] = np.nan
+        return out
+
+    metrics = CoreMetrics()
+    scheduler = BatchScheduler(
+        [nan_for_666], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), metrics
+    )
+    # One request holds the only worker, so the next two share a batch.
+    blocker = asyncio.create_task(
+        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    poisoned = asyncio.create_task(
+        scheduler.embed(_rows((2, 8), (666, 8)), normalize=True, deadline=_deadline())
+    )
+    healthy = asyncio.create_task(
+        scheduler.embed(_rows((3, 8)), normalize=True, deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    gate.set()
+    await blocker
+    with pytest.raises(InternalError, match="non-finite") as failure:
+        await poisoned
+    assert failure.value.code == "non_finite_output"
+    result = await healthy
+    assert np.isfinite(result.vectors).all()
+    assert metrics.registry.get_sample_value("tandem_core_non_finite_texts_total") == 1
+    assert "non-finite" in caplog.text
+    await scheduler.close(1)

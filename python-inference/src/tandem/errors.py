@@ -53,3 +53,9 @@ class Unavailable(CoreError):
     """Not ready yet, or draining for shutdown (UNAVAILABLE, 503): try another backend."""
 
     code = "unavailable"
+
+
+class InternalError(CoreError):
+    """The core failed to compute a correct answer (INTERNAL, 500); details are in its log."""
+
+    code = "internal_error"

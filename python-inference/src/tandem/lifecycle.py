@@ -1,9 +1,11 @@
 """Readiness and shutdown phases, shared by the gRPC and HTTP edges.
 
 Liveness and readiness mean different things:
-- live: the process and its event loop answer (a busy core is still live);
-- ready: the model is loaded, a warm-up inference has run, and the process
-  is not draining. Only then do load balancers send it work.
+- live: the process and its event loop answer (a busy core is still live),
+  and no inference worker has died or stalled (worker_health.py);
+- ready: the model is loaded, a warm-up inference has run, the process is
+  not draining, and the workers are healthy (alive, not stalled, batches not
+  all failing). Only then do load balancers send it work.
 
 On SIGTERM the core turns not-ready at once, keeps accepting work for the
 drain delay (while load balancers notice), then refuses new work, finishes
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from tandem.errors import Unavailable
 from tandem.metrics import CoreMetrics
 from tandem.service import EmbeddingService
+from tandem.worker_health import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +43,48 @@ class Lifecycle:
         self._service: EmbeddingService | None = None
         self._metrics = metrics
         self._listeners: list[ReadinessListener] = []
+        self._liveness_listeners: list[ReadinessListener] = []
+        self._workers = Verdict.healthy()
 
     @property
     def ready(self) -> bool:
-        return self.phase is Phase.READY
+        return self.phase is Phase.READY and self._workers.ready
+
+    @property
+    def live(self) -> bool:
+        return self._workers.live
 
     @property
     def not_ready_reason(self) -> str:
+        if self.phase is Phase.READY:
+            return self._workers.reason
         return {
             Phase.STARTING: "the model is loading and warming up",
-            Phase.READY: "",
             Phase.DRAINING: "the core is draining for shutdown",
             Phase.STOPPING: "the core is shutting down",
         }[self.phase]
 
+    @property
+    def not_live_reason(self) -> str:
+        return "" if self.live else self._workers.reason
+
     def on_readiness_change(self, listener: ReadinessListener) -> None:
         self._listeners.append(listener)
+
+    def on_liveness_change(self, listener: ReadinessListener) -> None:
+        self._liveness_listeners.append(listener)
+
+    async def set_worker_health(self, verdict: Verdict) -> None:
+        """The watchdog's latest verdict on the inference workers."""
+        was_ready, was_live = self.ready, self.live
+        self._workers = verdict
+        self._metrics.ready.set(1 if self.ready else 0)
+        if self.ready != was_ready:
+            for listener in self._listeners:
+                await listener(self.ready)
+        if self.live != was_live:
+            for listener in self._liveness_listeners:
+                await listener(self.live)
 
     def service(self) -> EmbeddingService:
         """The service, or Unavailable while starting or once new work is refused."""

@@ -93,6 +93,27 @@ class CoreMetrics:
         self.busy_workers = Gauge(
             "tandem_core_busy_workers", "Inference workers running a batch now.", registry=r
         )
+        self.workers_alive = Gauge(
+            "tandem_core_workers_alive",
+            "Inference worker threads alive; fewer than the planned workers means one died.",
+            registry=r,
+        )
+        self.oldest_batch_seconds = Gauge(
+            "tandem_core_oldest_batch_seconds",
+            "Seconds since the oldest running inference batch started (0 when none runs); "
+            "beyond the stall bound the core reports itself not live.",
+            registry=r,
+        )
+        self.failed_batches = Counter(
+            "tandem_core_failed_batches",
+            "Inference batches that raised (every request in them failed).",
+            registry=r,
+        )
+        self.non_finite_texts = Counter(
+            "tandem_core_non_finite_texts",
+            "Texts whose vector held NaN or Inf; their requests failed with an internal error.",
+            registry=r,
+        )
         self.rejected = Counter(
             "tandem_core_rejected_texts",
             "Texts refused or dropped without being computed, by reason.",

@@ -27,8 +27,9 @@ from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
 from tandem.capacity import CapacityInputs, CapacityPlan, check_memory_limit, plan_capacity
 from tandem.grpc_api.server import GrpcEdge
-from tandem.http_api.app import create_app
+from tandem.http_api.app import ApiLimits, create_app
 from tandem.http_api.deps import AppContext
+from tandem.http_api.metrics_app import create_metrics_app
 from tandem.lifecycle import Lifecycle
 from tandem.loop_monitor import monitor_event_loop
 from tandem.metrics import CoreMetrics
@@ -38,6 +39,7 @@ from tandem.model.tokenizer import TextTokenizer
 from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
 from tandem.settings import Settings
 from tandem.telemetry import Tracing, setup_tracing
+from tandem.worker_health import HealthPolicy, WorkerWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ _WARMUP_TEXTS = ("warm up", "warm " * 300)
 class Ports:
     grpc: int
     http: int
+    metrics: int
 
 
 def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
@@ -92,15 +95,16 @@ async def serve(
     metrics = CoreMetrics()
     lifecycle = Lifecycle(metrics)
     grpc_edge = GrpcEdge(settings, lifecycle, metrics, tracing.tracer)
-    http_server = _HttpServer(_http_config(settings, lifecycle, metrics, tracing))
+    http = _HttpServers(
+        _http_config(settings, lifecycle, metrics, tracing), _metrics_config(settings, metrics)
+    )
     await grpc_edge.start()
-    http_task = loop.create_task(http_server.serve(), name="http-server")
-    await http_server.wait_started(http_task)
-    ports = Ports(grpc=grpc_edge.port, http=http_server.port)
-    log.info("listening", extra={"grpc_port": ports.grpc, "http_port": ports.http})
-    if on_listening is not None and not on_listening.done():
-        on_listening.set_result(ports)
-    lag_task = loop.create_task(monitor_event_loop(metrics), name="loop-monitor")
+    await http.start()
+    _announce_listening(
+        Ports(grpc=grpc_edge.port, http=http.api.port, metrics=http.metrics.port), on_listening
+    )
+    # Loop monitors; cancelled first at shutdown (workers then exit on purpose).
+    background = [loop.create_task(monitor_event_loop(metrics), name="loop-monitor")]
 
     tokenize_pool = ThreadPoolExecutor(settings.tokenizer_threads, thread_name_prefix="tokenize")
     scheduler: BatchScheduler | None = None
@@ -117,6 +121,12 @@ async def serve(
         await _warm_up(service, plan.workers)
         lifecycle.attach(service)
         await lifecycle.set_ready()
+        background.append(
+            loop.create_task(
+                _watch_workers(settings, scheduler, service, metrics, lifecycle),
+                name="worker-watchdog",
+            )
+        )
         _announce_ready(metrics, info, plan, process_started)
 
         await stop.wait()
@@ -124,6 +134,8 @@ async def serve(
     finally:
         log.info("stopping servers")
         deadline = loop.time() + settings.shutdown_grace_s
+        for task in background:
+            task.cancel()
         # Accepted work first: every queued and running batch finishes.
         if scheduler is not None:
             await scheduler.close(settings.shutdown_grace_s)
@@ -132,14 +144,19 @@ async def serve(
         # CANCELLED, not the retryable UNAVAILABLE. So keep refusing with
         # UNAVAILABLE until callers have gone quiet, then stop.
         await grpc_edge.quiesce(quiet_s=0.25, until=deadline)
-        http_server.should_exit = True
         await asyncio.gather(
-            grpc_edge.stop(max(0.0, deadline - loop.time())), http_task, return_exceptions=True
+            grpc_edge.stop(max(0.0, deadline - loop.time())), http.stop(), return_exceptions=True
         )
-        lag_task.cancel()
         tokenize_pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(tracing.shutdown)
         log.info("stopped")
+
+
+def _announce_listening(ports: Ports, on_listening: asyncio.Future[Ports] | None) -> None:
+    log.info("listening", extra={"grpc_port": ports.grpc, "http_port": ports.http,
+                                 "metrics_port": ports.metrics})  # fmt: skip
+    if on_listening is not None and not on_listening.done():
+        on_listening.set_result(ports)
 
 
 def _announce_ready(
@@ -169,7 +186,9 @@ def _http_config(
 ) -> uvicorn.Config:
     app = create_app(
         AppContext(lifecycle, metrics, settings.default_timeout_s, settings.access_log),
-        max_body_bytes=settings.max_request_bytes,
+        ApiLimits(
+            settings.max_request_bytes, settings.max_texts_per_request, settings.max_text_bytes
+        ),
     )
     tracing.instrument_http(app)
     return uvicorn.Config(
@@ -183,6 +202,47 @@ def _http_config(
         access_log=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
+
+
+def _metrics_config(settings: Settings, metrics: CoreMetrics) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_metrics_app(metrics.registry),
+        host=settings.http_host,
+        port=settings.metrics_port,
+        http="httptools",
+        loop="asyncio",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+    )
+
+
+async def _watch_workers(
+    settings: Settings,
+    scheduler: BatchScheduler,
+    service: EmbeddingService,
+    metrics: CoreMetrics,
+    lifecycle: Lifecycle,
+) -> None:
+    """Report dead, stalled or always-failing workers through readiness and liveness."""
+    loop = asyncio.get_running_loop()
+
+    async def probe() -> object:
+        # A short text through the real path; its batch resets the failure streak.
+        return await service.embed(EmbedCommand(texts=["health probe"]), loop.time() + 10)
+
+    watchdog = WorkerWatchdog(
+        scheduler.threads,
+        scheduler.beats,
+        HealthPolicy(settings.worker_stall_s, settings.worker_failure_threshold),
+        metrics,
+        on_verdict=lifecycle.set_worker_health,
+        probe=probe,
+    )
+    try:
+        await watchdog.run()
+    finally:
+        watchdog.stop()
 
 
 def _scheduler(
@@ -258,6 +318,12 @@ class _HttpServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def start_serving(self, name: str) -> asyncio.Task[None]:
+        """Serve in a task of its own; return it once the port is bound."""
+        task = asyncio.get_running_loop().create_task(self.serve(), name=name)
+        await self.wait_started(task)
+        return task
+
     async def wait_started(self, task: asyncio.Task[None]) -> None:
         while not self.started:
             if task.done():
@@ -269,3 +335,21 @@ class _HttpServer(uvicorn.Server):
     def port(self) -> int:
         sockets = self.servers[0].sockets
         return int(sockets[0].getsockname()[1])
+
+
+class _HttpServers:
+    """The API and the metrics listeners, started and stopped together."""
+
+    def __init__(self, api: uvicorn.Config, metrics: uvicorn.Config) -> None:
+        self.api = _HttpServer(api)
+        self.metrics = _HttpServer(metrics)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks.append(await self.api.start_serving("http-server"))
+        self._tasks.append(await self.metrics.start_serving("metrics-server"))
+
+    async def stop(self) -> None:
+        self.api.should_exit = True
+        self.metrics.should_exit = True
+        await asyncio.gather(*self._tasks, return_exceptions=True)

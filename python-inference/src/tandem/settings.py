@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 picks a free one).")
+    metrics_port: int = Field(
+        9100,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, on the HTTP address (0 picks a free one). Apart from "
+        "the API port so a NetworkPolicy can admit scrapers without admitting them to /v1/embed.",
+    )
 
     # --- Model ----------------------------------------------------------------
     model_dir: Path = Field(
@@ -85,6 +92,25 @@ class Settings(BaseSettings):
     )
     default_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Deadline for calls that carry none."
+    )
+
+    # --- Worker health (worker_health.py) ---------------------------------------------
+    worker_stall_s: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="A batch running longer than this means its worker is stuck: the core "
+        "reports not ready and /healthz fails, so the kubelet restarts it. The largest "
+        "batch (4 x 256 = 1024 padded tokens) took 0.5 s (median; 1.3 s at worst with "
+        "both CPUs busy elsewhere) on a 2-CPU test machine, so the default leaves a "
+        "factor of over 40 for slow or throttled nodes.",
+    )
+    worker_failure_threshold: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="This many failed batches in a row make the core not ready (live); a "
+        "probe batch every few seconds makes it ready again once one succeeds.",
     )
 
     # --- Lifecycle ----------------------------------------------------------------

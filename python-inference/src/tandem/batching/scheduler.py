@@ -35,8 +35,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 from tandem.batching.planner import BatchLimits, plan_batch
-from tandem.errors import DeadlineExceeded, Overloaded, Unavailable
+from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
+from tandem.logs import request_id_var
 from tandem.metrics import CoreMetrics
+from tandem.worker_health import WorkerBeats
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class _Job:
 
     __slots__ = (
         "abandoned", "deadline", "first_start", "future", "last_end", "link",
-        "normalize", "output", "remaining", "rows", "submitted",
+        "normalize", "output", "remaining", "request_id", "rows", "submitted",
     )  # fmt: skip
 
     def __init__(
@@ -99,6 +101,7 @@ class _Job:
     ) -> None:
         self.rows = rows
         self.link = link  # the request's span, for the batch spans' links
+        self.request_id = request_id_var.get()  # for worker-side logs
         self.normalize = normalize
         self.deadline = deadline  # time.monotonic(), the event loop's clock
         self.future = future
@@ -167,6 +170,7 @@ class BatchScheduler:
         self._accepting = True
         self._closing = False
         self._texts_per_second = 0.0  # moving average, for Retry-After hints
+        self.beats = WorkerBeats(len(workers))  # read by the worker watchdog
         self._threads = [
             threading.Thread(
                 target=self._work, args=(index, encode), name=f"inference-{index}", daemon=True
@@ -238,6 +242,16 @@ class BatchScheduler:
     # --- Workers (their own threads) ---------------------------------------------
 
     def _work(self, worker: int, encode: EncodeFn) -> None:
+        try:
+            self._serve_batches(worker, encode)
+        except BaseException:
+            # The thread ends here; the watchdog sees it (worker_health.py)
+            # and reports the core not ready and not live.
+            log.critical("inference worker died", exc_info=True, extra={"worker": worker})
+            raise
+        self.beats.worker_exited(worker)
+
+    def _serve_batches(self, worker: int, encode: EncodeFn) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
@@ -246,10 +260,13 @@ class BatchScheduler:
             normalize = np.fromiter((item.job.normalize for item in batch), bool, len(batch))
             self._metrics.worker_batches.labels(str(worker)).inc()
             self._metrics.busy_workers.inc()
+            self.beats.batch_started(worker)
             started = time.perf_counter()
             try:
                 vectors = _compute(encode, rows, normalize)
             except Exception as exc:
+                self.beats.batch_finished(worker, ok=False)
+                self._metrics.failed_batches.inc()
                 log.exception("inference batch failed", extra={"texts": len(batch)})
                 self._loop.call_soon_threadsafe(_fail_all, batch, exc)
                 continue
@@ -258,9 +275,32 @@ class BatchScheduler:
                 with self._ready:
                     self._busy -= 1
                     self._ready.notify_all()  # a batch may be waiting for a free worker
+            self.beats.batch_finished(worker, ok=True)
             ended = time.perf_counter()
+            self._fail_non_finite(batch, vectors)
             self._record_batch(worker, batch, started, ended)
             self._loop.call_soon_threadsafe(_deliver_all, batch, vectors, started, ended)
+
+    def _fail_non_finite(self, batch: list[_Item], vectors: np.ndarray) -> None:
+        """Fail the texts whose vector holds NaN or Inf; the others are delivered.
+
+        One np.isfinite over the whole batch costs microseconds (32 x 384
+        floats); a NaN vector returned as an answer would poison a caller's
+        index silently. The failures are scheduled before the delivery, so a
+        failed request ignores its other rows.
+        """
+        finite = np.isfinite(vectors).all(axis=1)
+        if finite.all():
+            return
+        bad = [item for item, ok in zip(batch, finite, strict=True) if not ok]
+        self._metrics.non_finite_texts.inc(len(bad))
+        jobs = {id(item.job): item.job for item in bad}
+        request_ids = sorted(str(job.request_id) for job in jobs.values())
+        log.error("the model produced non-finite vectors",
+                  extra={"texts": len(bad), "request_ids": request_ids})  # fmt: skip
+        error = InternalError("the model produced a non-finite vector", code="non_finite_output")
+        for job in jobs.values():
+            self._loop.call_soon_threadsafe(job.fail, error)
 
     def _next_batch(self) -> list[_Item] | None:
         """Block until a batch is due; None once closing and nothing is left."""
@@ -382,6 +422,11 @@ class BatchScheduler:
         self._metrics.queue_tokens.set(self._queued_tokens)
 
     # --- Lifecycle ---------------------------------------------------------------
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The worker threads, for the watchdog."""
+        return list(self._threads)
 
     @property
     def queued_texts(self) -> int:

@@ -9,10 +9,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
+from tandem.grpc_api.decoding import decode_embed_request
 from tandem.grpc_api.servicer import EmbeddingServicer
 from tandem.grpc_api.tracing import RpcSpans
 from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.lifecycle import Lifecycle
 from tandem.metrics import CoreMetrics
 from tandem.settings import Settings
@@ -74,9 +74,7 @@ class GrpcEdge:
             access_log=settings.access_log,
             spans=RpcSpans(tracer or trace.NoOpTracer(), EMBEDDING_SERVICE),
         )
-        pb_grpc.add_EmbeddingServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            self.servicer, self.server
-        )
+        _add_embedding_service(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (EMBEDDING_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
@@ -85,11 +83,15 @@ class GrpcEdge:
         if self.port == 0:
             raise OSError(f"cannot bind gRPC to {settings.grpc_host}:{settings.grpc_port}")
         lifecycle.on_readiness_change(self.publish_readiness)
+        lifecycle.on_liveness_change(self.publish_liveness)
 
     async def start(self) -> None:
         await self.health.set(LIVENESS_SERVICE, _SERVING)
         await self.publish_readiness(False)
         await self.server.start()
+
+    async def publish_liveness(self, live: bool) -> None:
+        await self.health.set(LIVENESS_SERVICE, _SERVING if live else _NOT_SERVING)
 
     async def publish_readiness(self, ready: bool) -> None:
         for service in READINESS_SERVICES:
@@ -106,3 +108,27 @@ class GrpcEdge:
 
     async def stop(self, grace_s: float) -> None:
         await self.server.stop(grace_s)
+
+
+def _add_embedding_service(servicer: EmbeddingServicer, server: grpc.aio.Server) -> None:
+    """What pb_grpc.add_EmbeddingServiceServicer_to_server does, with Embed's own decoder.
+
+    decode_embed_request answers a message with invalid UTF-8 in a string
+    field with INVALID_ARGUMENT naming the field (decoding.py), where the
+    generated deserializer would make grpcio answer INTERNAL.
+    """
+    handlers = {
+        "Embed": grpc.unary_unary_rpc_method_handler(
+            servicer.Embed,
+            request_deserializer=decode_embed_request,
+            response_serializer=pb.EmbedResponse.SerializeToString,
+        ),
+        "GetModelInfo": grpc.unary_unary_rpc_method_handler(
+            servicer.GetModelInfo,
+            request_deserializer=pb.GetModelInfoRequest.FromString,
+            response_serializer=pb.GetModelInfoResponse.SerializeToString,
+        ),
+    }
+    generic = grpc.method_handlers_generic_handler(EMBEDDING_SERVICE, handlers)
+    server.add_generic_rpc_handlers((generic,))
+    server.add_registered_method_handlers(EMBEDDING_SERVICE, handlers)

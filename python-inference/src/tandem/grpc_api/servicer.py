@@ -7,7 +7,8 @@ import dataclasses
 
 import grpc
 
-from tandem.errors import CoreError
+from tandem.errors import CoreError, InvalidInput
+from tandem.grpc_api.decoding import UndecodableRequest
 from tandem.grpc_api.errors import to_grpc_status
 from tandem.grpc_api.tracing import RpcSpans, record_failure
 from tandem.inference.v1 import inference_pb2 as pb
@@ -40,7 +41,7 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         self.last_call_at = 0.0  # loop time of the latest Embed call (for shutdown)
 
     async def Embed(
-        self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
+        self, request: pb.EmbedRequest | UndecodableRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
         self.last_call_at = asyncio.get_running_loop().time()
         request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
@@ -50,6 +51,8 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         ):
             try:
                 service = self._lifecycle.service()
+                if isinstance(request, UndecodableRequest):
+                    raise InvalidInput(request.message, param=request.param, code=request.code)
                 command = EmbedCommand(
                     texts=list(request.texts),
                     model=request.model or None,

@@ -10,17 +10,19 @@ import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
+from tandem.http_api.decoding import Utf8CheckedRoute
 from tandem.http_api.deps import ContextDep, ServiceDep
 from tandem.http_api.schemas import EmbedBody, EmbedReply, ErrorReply, ModelReply
 from tandem.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
-router = APIRouter(prefix="/v1", tags=["embeddings"])
+router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=Utf8CheckedRoute)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorReply, "description": description}
     for status, description in {
-        400: "Invalid input: empty, too many texts, too large, or too long with truncate=false.",
+        400: "Invalid input: empty, too many texts, too large, too long with truncate=false, "
+        "or not valid UTF-8 (code invalid_utf8); `param` names the field.",
         404: "Unknown model.",
         413: "Body too large.",
         415: "Content-Type is not application/json.",
@@ -31,13 +33,32 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/embed", response_model=EmbedReply, responses=_ERRORS)
+# X-Request-Id is read by RequestIdMiddleware (any route), so it is documented
+# here rather than declared: an id outside this format is replaced, not refused.
+_REQUEST_ID_PARAMETER = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request, echoed back and logged; any other value "
+    "is replaced by a fresh id.",
+    # The format accept_request_id (logs.py) takes; tests/test_openapi.py checks they agree.
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:\-]{1,128}$", "maxLength": 128},
+}
+
+
+@router.post(
+    "/embed",
+    response_model=EmbedReply,
+    responses=_ERRORS,
+    openapi_extra={"parameters": [_REQUEST_ID_PARAMETER]},
+)
 async def embed(
     body: EmbedBody,
     service: ServiceDep,
     context: ContextDep,
     x_timeout_ms: Annotated[
-        int | None, Header(ge=1, le=3_600_000, description="Deadline for this request.")
+        int | None,
+        Header(ge=1, le=3_600_000, description="Deadline for this request, in milliseconds."),
     ] = None,
 ) -> Response:
     """Embed texts with the served model (all-MiniLM-L6-v2: 384 floats per text)."""

@@ -1,0 +1,71 @@
+"""Request decoding that names the field with invalid UTF-8 instead of failing blindly.
+
+Protobuf ``string`` fields must hold valid UTF-8, and protobuf-python
+(upb) refuses a message that breaks this with a DecodeError that names no
+field. Raised from a request deserializer, grpcio turns that into INTERNAL
+"Exception deserializing request!", which reads like a server bug and tells
+the caller nothing. So the deserializer returns an ``UndecodableRequest``
+instead, and the servicer answers INVALID_ARGUMENT naming the field
+(``texts[3]``). Bytes are never replaced: a text that is not valid UTF-8 is
+refused, not embedded as something else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import empty_pb2, unknown_fields
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError
+
+from tandem.inference.v1 import inference_pb2 as pb
+
+_LENGTH_DELIMITED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodableRequest:
+    """A request message that could not be parsed; ``param`` names the bad field when known."""
+
+    message: str
+    param: str | None = None  # the field, e.g. texts[3], when known
+    code: str = "invalid_message"
+
+
+def decode_embed_request(data: bytes) -> pb.EmbedRequest | UndecodableRequest:
+    try:
+        return pb.EmbedRequest.FromString(data)
+    except DecodeError as exc:
+        return _explain(data, exc)
+
+
+def _explain(data: bytes, error: DecodeError) -> UndecodableRequest:
+    """Find the top-level string field whose bytes are not UTF-8 (the usual cause)."""
+    descriptor = pb.EmbedRequest.DESCRIPTOR
+    try:
+        # Parsed as a message with no fields, every field is an unknown field
+        # with its raw bytes: the same wire format, without the UTF-8 check.
+        fields = unknown_fields.UnknownFieldSet(empty_pb2.Empty.FromString(data))
+    except DecodeError:
+        return UndecodableRequest(f"the request is not a valid {descriptor.name}: {error}")
+    seen: dict[int, int] = {}
+    for position in range(len(fields)):
+        field = fields[position]
+        index = seen.get(field.field_number, 0)
+        seen[field.field_number] = index + 1
+        spec = descriptor.fields_by_number.get(field.field_number)
+        if spec is None or spec.type != FieldDescriptor.TYPE_STRING:
+            continue
+        if field.wire_type != _LENGTH_DELIMITED:
+            continue
+        try:
+            bytes(field.data).decode("utf-8")
+        except UnicodeDecodeError as bad:
+            param = f"{spec.name}[{index}]" if spec.is_repeated else spec.name
+            return UndecodableRequest(
+                f"{param} is not valid UTF-8 (byte 0x{bad.object[bad.start]:02x} at offset "
+                f"{bad.start}); protobuf string fields must be UTF-8",
+                param,
+                "invalid_utf8",
+            )
+    return UndecodableRequest(f"the request is not a valid {descriptor.name}: {error}")
