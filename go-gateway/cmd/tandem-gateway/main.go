@@ -61,6 +61,9 @@ func main() {
 // goes to stderr. Tests call run directly, with their own arguments,
 // environment and writers.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == memoryPlanCommand {
+		return printMemoryPlan(args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,6 +95,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg.Auth.APIKeysFile != "" {
+		go keys.WatchFile(ctx, cfg.Auth.APIKeysFile, cfg.Auth.APIKeys, cfg.Auth.APIKeysReloadInterval, logger)
+	}
+	clientIPHeader, err := limits.ParseForwardingHeader(cfg.Limits.ClientIPHeader)
+	if err != nil {
+		return fmt.Errorf("client-ip-header: %w", err)
+	}
 
 	core, err := upstream.New(cfg.Upstream, cfg.Limits, m, tracing)
 	if err != nil {
@@ -115,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			IdleTimeout: cfg.Limits.RateLimitIdleTimeout,
 			MaxClients:  cfg.Limits.RateLimitMaxClients,
 		}),
+		ClientIP: limits.NewClientIP(cfg.Limits.TrustedProxies, clientIPHeader),
 		InFlight: limits.NewInFlight(cfg.Limits.MaxInFlight),
 		Limits: httpapi.Limits{
 			MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
@@ -144,6 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"upstream_addresses", cfg.Upstream.Addresses,
 		"auth", keys.Enabled(), "api_keys", keys.Len(),
 		"rate_limit_rps", cfg.Limits.RateLimitPerSecond,
+		"trusted_proxies", cfg.Limits.TrustedProxies,
 		"max_in_flight", cfg.Limits.MaxInFlight,
 		"tracing", tracing.Enabled(),
 	)

@@ -7,29 +7,48 @@ package auth
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 )
 
-// KeySet is the set of accepted API keys. An empty set disables auth.
+// KeySet is the set of accepted API keys. An empty set disables auth. It
+// is safe for concurrent use; Replace (see WatchFile) swaps the keys while
+// requests are being verified.
 type KeySet struct {
-	digests [][sha256.Size]byte
+	digests atomic.Pointer[[][sha256.Size]byte]
 }
 
 // NewKeySet builds a set from plain keys. Surrounding whitespace is trimmed
 // and empty keys are dropped.
 func NewKeySet(keys []string) *KeySet {
 	s := &KeySet{}
+	s.Replace(keys)
+	return s
+}
+
+// Replace makes keys the accepted set, at once for every later request.
+func (s *KeySet) Replace(keys []string) {
+	digests := make([][sha256.Size]byte, 0, len(keys))
 	for _, k := range keys {
 		if k = strings.TrimSpace(k); k != "" {
-			s.digests = append(s.digests, sha256.Sum256([]byte(k)))
+			digests = append(digests, sha256.Sum256([]byte(k)))
 		}
 	}
-	return s
+	s.digests.Store(&digests)
+}
+
+func (s *KeySet) current() [][sha256.Size]byte { return *s.digests.Load() }
+
+// holds reports whether the set is exactly keys, in order.
+func (s *KeySet) holds(keys []string) bool {
+	return slices.Equal(NewKeySet(keys).current(), s.current())
 }
 
 // Load builds a set from a key file (may be empty: none) and keys given
@@ -48,14 +67,16 @@ func Load(path string, keys []string) (*KeySet, error) {
 }
 
 func readKeyFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	content, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("open api key file: %w", err)
+		return nil, fmt.Errorf("read api key file: %w", err)
 	}
-	defer f.Close()
+	return parseKeyFile(path, content)
+}
 
+func parseKeyFile(path string, content []byte) ([]string, error) {
 	var keys []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(content))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -75,10 +96,10 @@ func readKeyFile(path string) ([]string, error) {
 }
 
 // Enabled reports whether requests must present a key.
-func (s *KeySet) Enabled() bool { return len(s.digests) > 0 }
+func (s *KeySet) Enabled() bool { return len(s.current()) > 0 }
 
 // Len returns the number of configured keys.
-func (s *KeySet) Len() int { return len(s.digests) }
+func (s *KeySet) Len() int { return len(s.current()) }
 
 // Verify reports whether key is one of the set, and if so returns a short
 // identifier of it (a digest prefix) that is safe to log and to key rate
@@ -90,7 +111,7 @@ func (s *KeySet) Verify(key string) (id string, ok bool) {
 	}
 	presented := sha256.Sum256([]byte(key))
 	match := 0
-	for _, d := range s.digests {
+	for _, d := range s.current() {
 		match |= subtle.ConstantTimeCompare(presented[:], d[:])
 	}
 	if match != 1 {

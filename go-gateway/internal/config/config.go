@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -107,6 +108,12 @@ type Limits struct {
 	// even when many distinct clients appear.
 	RateLimitIdleTimeout time.Duration
 	RateLimitMaxClients  int
+	// TrustedProxies are the peers whose forwarding header (ClientIPHeader)
+	// is believed when naming a client by address; every other peer is the
+	// client itself. Addresses are /32 or /128 prefixes.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is "X-Forwarded-For" or "Forwarded" (RFC 7239).
+	ClientIPHeader string
 }
 
 // Auth configures optional API keys. With no keys, auth is off.
@@ -117,6 +124,9 @@ type Auth struct {
 	// APIKeys come from the environment only, never from a flag, because
 	// command lines are visible to every user of the host.
 	APIKeys []string
+	// APIKeysReloadInterval is how often the key file is re-read, so that a
+	// rotated Secret takes effect without a restart.
+	APIKeysReloadInterval time.Duration
 }
 
 // Lifecycle configures graceful shutdown.
@@ -188,7 +198,12 @@ func Default() Config {
 			RateLimitBurst:       100,
 			RateLimitIdleTimeout: 10 * time.Minute,
 			RateLimitMaxClients:  100_000,
+			// Loopback only: a proxy in the same host or pod (a mesh sidecar,
+			// a local nginx) can set X-Forwarded-For, nobody else can.
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+			ClientIPHeader: "X-Forwarded-For",
 		},
+		Auth: Auth{APIKeysReloadInterval: 10 * time.Second},
 		Lifecycle: Lifecycle{
 			DrainDelay:      5 * time.Second,
 			ShutdownTimeout: 30 * time.Second,
@@ -256,6 +271,11 @@ func (c Config) Validate() error {
 		check(l.RateLimitIdleTimeout > 0, "rate-limit-idle-timeout must be positive")
 		check(l.RateLimitMaxClients >= 1, "rate-limit-max-clients must be at least 1")
 	}
+	check(l.ClientIPHeader == "X-Forwarded-For" || l.ClientIPHeader == "Forwarded",
+		"client-ip-header %q: want X-Forwarded-For or Forwarded", l.ClientIPHeader)
+	// A removed key must stop working within a minute (docs/gateway.md).
+	check(c.Auth.APIKeysReloadInterval >= 100*time.Millisecond && c.Auth.APIKeysReloadInterval <= time.Minute,
+		"api-keys-reload-interval must be between 100ms and 1m")
 
 	check(c.Lifecycle.DrainDelay >= 0, "drain-delay must not be negative")
 	// In-flight requests may run for the whole request budget; a shorter

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 )
@@ -143,8 +144,11 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&l.RateLimitBurst, "rate-limit-burst", l.RateLimitBurst, "token bucket size of the rate limit")
 	fs.DurationVar(&l.RateLimitIdleTimeout, "rate-limit-idle-timeout", l.RateLimitIdleTimeout, "forget a client's bucket after this long without requests")
 	fs.IntVar(&l.RateLimitMaxClients, "rate-limit-max-clients", l.RateLimitMaxClients, "most clients tracked at once; new clients beyond it get 429")
+	fs.Var((*prefixListValue)(&l.TrustedProxies), "trusted-proxies", "comma-separated CIDRs or IPs of proxies whose client-ip-header is believed (\"none\": trust no proxy)")
+	fs.StringVar(&l.ClientIPHeader, "client-ip-header", l.ClientIPHeader, "header trusted proxies name the client in: X-Forwarded-For or Forwarded")
 
 	fs.StringVar(&cfg.Auth.APIKeysFile, "api-keys-file", cfg.Auth.APIKeysFile, "file of API keys, one per line; with any key configured, requests need Authorization: Bearer <key>")
+	fs.DurationVar(&cfg.Auth.APIKeysReloadInterval, "api-keys-reload-interval", cfg.Auth.APIKeysReloadInterval, "how often api-keys-file is re-read, so rotated keys apply without a restart (at most 1m)")
 
 	fs.DurationVar(&cfg.Lifecycle.DrainDelay, "drain-delay", cfg.Lifecycle.DrainDelay, "after SIGTERM, keep serving this long with /readyz failing before shutting down")
 	fs.DurationVar(&cfg.Lifecycle.ShutdownTimeout, "shutdown-timeout", cfg.Lifecycle.ShutdownTimeout, "after the drain, wait this long for in-flight requests (at least request-timeout)")
@@ -175,4 +179,38 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// prefixListValue is a comma-separated list of CIDRs or single IPs.
+type prefixListValue []netip.Prefix
+
+func (l *prefixListValue) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set parses the list; "none" is the empty list, which an environment
+// variable cannot express otherwise (an empty variable counts as unset).
+func (l *prefixListValue) Set(s string) error {
+	var out []netip.Prefix
+	if strings.TrimSpace(s) == "none" {
+		*l = out
+		return nil
+	}
+	for _, part := range splitList(s) {
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return fmt.Errorf("%q: want a CIDR (10.0.0.0/8) or an IP address", part)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	*l = out
+	return nil
 }

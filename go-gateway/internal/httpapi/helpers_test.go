@@ -150,6 +150,7 @@ func newTestServer(t testing.TB, configure ...func(*Deps)) *testServer {
 		Readiness:   s.ready,
 		Keys:        auth.NewKeySet(nil),
 		RateLimiter: limits.NewRateLimiter(limits.RateConfig{}),
+		ClientIP:    limits.NewClientIP(nil, limits.HeaderXForwardedFor),
 		InFlight:    limits.NewInFlight(0),
 		Limits: Limits{
 			MaxBodyBytes:   1 << 20,

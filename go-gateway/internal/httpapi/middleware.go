@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -91,7 +90,7 @@ func instrument(route string, logLevel slog.Level, m *metrics.Metrics, logger *s
 
 				attrs := []slog.Attr{
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
+					slog.String("path", truncate(r.URL.Path, maxLoggedPathBytes)),
 					slog.String("route", route),
 					slog.Int("status", status),
 					slog.String("outcome", outcome),
@@ -158,16 +157,46 @@ func bearerToken(header string) (string, bool) {
 	return token, token != ""
 }
 
-// rateLimit applies a token bucket per client: the API key's id when auth
-// is on, otherwise the client IP. Behind a proxy every request shares the
-// proxy's IP, so turn auth on there to get per-client limits.
-func rateLimit(l *limits.RateLimiter, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
+// limitByAddress applies the rate limit by client address (limits.ClientIP:
+// the TCP peer, or what trusted proxies say) before authentication, so that
+// a flood of wrong keys is throttled before it costs a digest each. With
+// auth off, every request takes a token. With auth on, only a failed
+// authentication takes one, and an address whose bucket is empty is refused
+// at once: valid clients are limited by their key (limitByKey), never by a
+// proxy address they may share with others.
+func limitByAddress(l *limits.RateLimiter, clientIP *limits.ClientIP, keys *auth.KeySet, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if !l.Enabled() {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, retryAfter := l.Allow(clientKey(r)); !ok {
+			key := "ip:" + clientIP.Of(r)
+			check := l.Allow
+			if keys.Enabled() {
+				check = l.Peek
+			}
+			if ok, retryAfter := check(key); !ok {
+				m.LimiterRejections.WithLabelValues("rate").Inc()
+				writeError(w, r, logger, errRateLimited(retryAfter))
+				return
+			}
+			next.ServeHTTP(w, r)
+			if keys.Enabled() && notesFrom(r.Context()).outcome == codeInvalidAPIKey {
+				l.Allow(key) // charge the failed attempt
+			}
+		})
+	}
+}
+
+// limitByKey applies the rate limit per API key, after authentication;
+// without keys, limitByAddress has done the job.
+func limitByKey(l *limits.RateLimiter, keys *auth.KeySet, m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if !l.Enabled() || !keys.Enabled() {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ok, retryAfter := l.Allow(notesFrom(r.Context()).client); !ok {
 				m.LimiterRejections.WithLabelValues("rate").Inc()
 				writeError(w, r, logger, errRateLimited(retryAfter))
 				return
@@ -177,15 +206,16 @@ func rateLimit(l *limits.RateLimiter, m *metrics.Metrics, logger *slog.Logger) f
 	}
 }
 
-func clientKey(r *http.Request) string {
-	if id := notesFrom(r.Context()).client; id != "" {
-		return id
+// maxLoggedPathBytes bounds the path in access-log lines: a client can send
+// a path as long as the header limit, and every rejected request logs one.
+const maxLoggedPathBytes = 256
+
+// truncate cuts s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "ip:" + host
+	return s[:n] + "...(truncated)"
 }
 
 // limitInFlight caps concurrent API requests and rejects the excess at once.

@@ -7,9 +7,10 @@ import (
 
 // addRoutes is the whole API surface.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	// API routes: traced, authenticated, rate limited, bounded in time and
-	// concurrency, in that order, so that unauthenticated or over-limit
-	// requests are turned away before they cost anything. The span starts
+	// API routes: traced, rate limited by address, authenticated, rate
+	// limited by key, bounded in time and concurrency, in that order, so
+	// that unauthenticated or over-limit requests are turned away before
+	// they cost anything. The span starts
 	// first so that it covers rejections too, and the access log line is
 	// written inside it and carries its trace id.
 	api := func(route string, h http.Handler) http.Handler {
@@ -17,8 +18,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 			traceRequests(d.Tracing),
 			instrument(route, slog.LevelInfo, d.Metrics, d.Logger),
 			withTimeout(d.Limits.RequestTimeout),
+			limitByAddress(d.RateLimiter, d.ClientIP, d.Keys, d.Metrics, d.Logger),
 			requireAPIKey(d.Keys, d.Logger),
-			rateLimit(d.RateLimiter, d.Metrics, d.Logger),
+			limitByKey(d.RateLimiter, d.Keys, d.Metrics, d.Logger),
 			limitInFlight(d.InFlight, d.Metrics, d.Logger),
 		)
 	}

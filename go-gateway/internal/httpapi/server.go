@@ -56,8 +56,11 @@ type Deps struct {
 	Readiness   ReadinessChecker
 	Keys        *auth.KeySet
 	RateLimiter *limits.RateLimiter
-	InFlight    *limits.InFlight
-	Limits      Limits
+	// ClientIP names a client by address for the rate limit; it believes
+	// forwarding headers only from trusted proxies.
+	ClientIP *limits.ClientIP
+	InFlight *limits.InFlight
+	Limits   Limits
 	// Tracing traces the API routes; the zero value leaves them untraced.
 	Tracing telemetry.Tracing
 }

@@ -132,3 +132,24 @@ func TestInFlightUnlimited(t *testing.T) {
 		}
 	}
 }
+
+func TestPeekNeitherTakesATokenNorTracksAClient(t *testing.T) {
+	l, c := newTestLimiter(2, 2, 10)
+	if ok, _ := l.Peek("a"); !ok || l.Len() != 0 {
+		t.Fatalf("Peek of an unknown client: ok=%v, tracked %d", ok, l.Len())
+	}
+	for range 2 {
+		l.Allow("a")
+	}
+	ok, retryAfter := l.Peek("a")
+	if ok || retryAfter <= 0 || retryAfter > 500*time.Millisecond {
+		t.Fatalf("Peek of an empty bucket = %v, %v; want false, (0, 500ms]", ok, retryAfter)
+	}
+	c.Advance(500 * time.Millisecond)
+	if ok, _ := l.Peek("a"); !ok {
+		t.Error("Peek after the refill = false")
+	}
+	if ok, _ := l.Peek("a"); !ok {
+		t.Error("Peek took the token")
+	}
+}

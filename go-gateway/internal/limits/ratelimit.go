@@ -95,6 +95,27 @@ func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
+// Peek reports whether key's bucket holds a token, without taking one and
+// without tracking a new client (an unknown key has a full bucket). With
+// it a caller can refuse a client that has used up its tokens and charge a
+// token only for some requests (see httpapi's limitByAddress).
+func (l *RateLimiter) Peek(key string) (ok bool, retryAfter time.Duration) {
+	if !l.Enabled() {
+		return true, 0
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, found := l.clients[key]
+	if !found {
+		return true, 0
+	}
+	if tokens := c.bucket.TokensAt(now); tokens < 1 {
+		return false, time.Duration((1 - tokens) / l.cfg.PerSecond * float64(time.Second))
+	}
+	return true, 0
+}
+
 // Len returns the number of tracked clients.
 func (l *RateLimiter) Len() int {
 	l.mu.Lock()
