@@ -11,7 +11,9 @@ from tandem.capacity import (
     ACTIVATION_BYTES_PER_TOKEN,
     BASE_MIB,
     HEADROOM,
+    INFLIGHT_BYTES_FACTOR,
     MIB,
+    RESULT_BYTES_PER_TEXT,
     SESSION_OVERHEAD_MIB,
     CapacityError,
     CapacityInputs,
@@ -30,6 +32,9 @@ def _inputs(**overrides: object) -> CapacityInputs:
         "weights_mib": WEIGHTS_MIB,
         "precision": "fp32",
         "max_batch_tokens": 1024,
+        "max_inflight_requests": 8,
+        "max_inflight_bytes": 4 << 20,
+        "max_texts_per_request": 256,
     }
     values.update(overrides)
     return CapacityInputs(**values)  # type: ignore[arg-type]
@@ -41,20 +46,38 @@ def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
     model = math.ceil(WEIGHTS_MIB + SESSION_OVERHEAD_MIB)
     per_worker = math.ceil(1024 * ACTIVATION_BYTES_PER_TOKEN / MIB)
     assert (plan.model_copies, plan.model_mib, plan.per_worker_mib) == (1, model, per_worker)
-    assert plan.memory_request_mib == BASE_MIB + model + workers * per_worker
+    assert plan.memory_request_mib == BASE_MIB + model + workers * per_worker + plan.inflight_mib
     assert plan.memory_limit_mib == math.ceil(plan.memory_request_mib * (1 + HEADROOM))
 
 
 def test_multi_threaded_workers_each_hold_a_model_copy() -> None:
     plan = plan_capacity(_inputs(cpus=4, workers=2, threads_per_worker=2))
     assert plan.model_copies == 2
-    assert plan.memory_request_mib == BASE_MIB + 2 * plan.model_mib + 2 * plan.per_worker_mib
+    assert plan.memory_request_mib == (
+        BASE_MIB + 2 * plan.model_mib + 2 * plan.per_worker_mib + plan.inflight_mib
+    )
 
 
 def test_activation_memory_follows_the_batch_token_budget() -> None:
     small = plan_capacity(_inputs(max_batch_tokens=512))
     large = plan_capacity(_inputs(max_batch_tokens=2048))
     assert large.per_worker_mib == 4 * small.per_worker_mib
+
+
+def test_admitted_requests_hold_their_text_bytes_and_their_results() -> None:
+    plan = plan_capacity(
+        _inputs(max_inflight_requests=4, max_inflight_bytes=8 << 20, max_texts_per_request=128)
+    )
+    held = (8 << 20) * INFLIGHT_BYTES_FACTOR + 4 * 128 * RESULT_BYTES_PER_TEXT
+    assert plan.inflight_mib == math.ceil(held / MIB)
+    # The admission bounds are memory settings: halving them shrinks the plan.
+    smaller = plan_capacity(
+        _inputs(max_inflight_requests=2, max_inflight_bytes=4 << 20, max_texts_per_request=128)
+    )
+    assert smaller.inflight_mib * 2 in (plan.inflight_mib, plan.inflight_mib + 1)
+    assert plan.memory_request_mib - smaller.memory_request_mib == (
+        plan.inflight_mib - smaller.inflight_mib
+    )
 
 
 def test_default_layout_is_one_single_threaded_worker_per_cpu() -> None:

@@ -69,3 +69,11 @@ def test_serving_code_does_not_need_the_build_extras() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_admission_byte_bound_must_hold_the_largest_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}MAX_INFLIGHT_BYTES", str(256 * 8192 - 1))
+    with pytest.raises(ValidationError, match="TANDEM_CORE_MAX_INFLIGHT_BYTES"):
+        Settings()

@@ -3,7 +3,8 @@
     threads      = workers x threads_per_worker             <= CPUs the container gets
     model copies = 1 when workers are single-threaded (they share one ORT session),
                    else one per worker (each needs its own intra-op thread pool)
-    memory       = base + copies x model + workers x peak batch activations
+    in flight    = admitted bytes x bytes factor + admitted requests x texts x result bytes
+    memory       = base + copies x model + workers x peak batch activations + in flight
     request      = memory
     limit        = memory x (1 + headroom), rounded up to whole MiB
 
@@ -35,6 +36,14 @@ SESSION_OVERHEAD_MIB = 16
 # 12 heads x sequence attention scores at up to 256 tokens per row.
 ACTIVATION_BYTES_PER_TOKEN = 40 * 1024
 HEADROOM = 0.25
+# What admitted requests hold (admission.py bounds requests and text bytes in
+# flight). Per byte of text: the gRPC message or HTTP body, the decoded
+# strings, the tokenizer's full-length encodings (before truncation) and the
+# token arrays. Per text, whatever its size: its vector, the response message
+# and its encoding (JSON floats are ~3x the float32 bytes). Measured with
+# 256 x 8 KB texts at the admission bound (bench/core_bench.py, section 4).
+INFLIGHT_BYTES_FACTOR = 6.0
+RESULT_BYTES_PER_TEXT = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class CapacityInputs:
     weights_mib: float  # size of the model's weights (manifest.weights_bytes)
     precision: str  # "fp32" or "int8"
     max_batch_tokens: int
+    max_inflight_requests: int  # admission bound: requests at once
+    max_inflight_bytes: int  # admission bound: UTF-8 bytes of text at once
+    max_texts_per_request: int
     headroom: float = HEADROOM
 
 
@@ -60,6 +72,7 @@ class CapacityPlan:
     model_copies: int
     model_mib: int  # one session's weights and overhead
     per_worker_mib: int  # one worker's peak batch activations
+    inflight_mib: int  # what the admitted requests can hold
     memory_request_mib: int
     memory_limit_mib: int
 
@@ -94,7 +107,14 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         inputs.weights_mib * SESSION_WEIGHT_FACTOR[inputs.precision] + SESSION_OVERHEAD_MIB
     )
     per_worker_mib = math.ceil(inputs.max_batch_tokens * ACTIVATION_BYTES_PER_TOKEN / MIB)
-    request = BASE_MIB + model_copies * model_mib + workers * per_worker_mib
+    inflight_mib = math.ceil(
+        (
+            inputs.max_inflight_bytes * INFLIGHT_BYTES_FACTOR
+            + inputs.max_inflight_requests * inputs.max_texts_per_request * RESULT_BYTES_PER_TEXT
+        )
+        / MIB
+    )
+    request = BASE_MIB + model_copies * model_mib + workers * per_worker_mib + inflight_mib
     limit = math.ceil(request * (1 + inputs.headroom))
     return CapacityPlan(
         workers=workers,
@@ -105,6 +125,7 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         model_copies=model_copies,
         model_mib=model_mib,
         per_worker_mib=per_worker_mib,
+        inflight_mib=inflight_mib,
         memory_request_mib=request,
         memory_limit_mib=limit,
     )
@@ -119,7 +140,8 @@ def check_memory_limit(plan: CapacityPlan, limit_bytes: int | None) -> None:
         raise CapacityError(
             f"{plan.workers} workers need about {plan.memory_request_mib} MiB ({plan.base_mib} base"
             f" + {plan.model_copies} x {plan.model_mib} model + {plan.workers} x "
-            f"{plan.per_worker_mib} per worker) but the "
-            f"memory limit is {limit_mib} MiB: lower TANDEM_CORE_WORKERS or "
-            "TANDEM_CORE_MAX_BATCH_TOKENS, or raise the memory limit"
+            f"{plan.per_worker_mib} per worker + {plan.inflight_mib} in flight) but the "
+            f"memory limit is {limit_mib} MiB: lower TANDEM_CORE_WORKERS, "
+            "TANDEM_CORE_MAX_BATCH_TOKENS, TANDEM_CORE_MAX_INFLIGHT_REQUESTS or "
+            "TANDEM_CORE_MAX_INFLIGHT_BYTES, or raise the memory limit"
         )

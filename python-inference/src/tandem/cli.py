@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     math.add_argument("--weights-mib", type=float, help="default: from the built model")
     math.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     math.add_argument("--max-batch-tokens", type=int, default=1024)
+    # The admission bounds default to the core's own defaults (settings.py).
+    for name in ("max_inflight_requests", "max_inflight_bytes", "max_texts_per_request"):
+        math.add_argument(
+            "--" + name.replace("_", "-"), type=int, default=Settings.model_fields[name].default
+        )
     math.add_argument("--model-dir", type=Path, default=None)
 
     args = parser.parse_args(argv)
@@ -108,6 +113,9 @@ def _worker_math(args: argparse.Namespace) -> int:
                 weights_mib=weights_mib,
                 precision=args.precision,
                 max_batch_tokens=args.max_batch_tokens,
+                max_inflight_requests=args.max_inflight_requests,
+                max_inflight_bytes=args.max_inflight_bytes,
+                max_texts_per_request=args.max_texts_per_request,
             )
         )
     except CapacityError as exc:

@@ -120,6 +120,28 @@ class CoreMetrics:
             ["reason"],
             registry=r,
         )
+        self.admission_refused = Counter(
+            "tandem_core_admission_refused_requests",
+            "Requests refused at admission, before any work, by reason "
+            "(requests_in_flight, bytes_in_flight, deadline).",
+            ["reason"],
+            registry=r,
+        )
+        self.admitted_requests = Gauge(
+            "tandem_core_admitted_requests",
+            "Requests past admission and not yet answered (bounded by max_inflight_requests).",
+            registry=r,
+        )
+        self.admitted_bytes = Gauge(
+            "tandem_core_admitted_bytes",
+            "UTF-8 bytes of text of the admitted requests (bounded by max_inflight_bytes).",
+            registry=r,
+        )
+        self.service_rate_tokens = Gauge(
+            "tandem_core_service_rate_tokens_per_second",
+            "The pool's measured throughput (moving average), which deadline admission uses.",
+            registry=r,
+        )
         self.loop_lag_seconds = Histogram(
             "tandem_core_event_loop_lag_seconds",
             "How late the event loop ran a timer (it should stay near zero under any load).",

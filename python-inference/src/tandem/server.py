@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from tandem import cgroups
+from tandem.admission import AdmissionGate, AdmissionLimits
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
 from tandem.capacity import CapacityInputs, CapacityPlan, check_memory_limit, plan_capacity
@@ -66,6 +67,9 @@ def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
             weights_mib=manifest.weights_bytes / MIB,
             precision=settings.precision,
             max_batch_tokens=settings.max_batch_tokens,
+            max_inflight_requests=settings.max_inflight_requests,
+            max_inflight_bytes=settings.max_inflight_bytes,
+            max_texts_per_request=settings.max_texts_per_request,
         )
     )
     check_memory_limit(plan, cgroups.memory_limit())
@@ -115,10 +119,23 @@ async def serve(
         tokenizer, encoders = loading.result()
         info = _model_info(settings, manifest)
         scheduler = _scheduler(settings, encoders, metrics, tracing, info)
-        service = EmbeddingService(
-            info, tokenizer, scheduler, tokenize_pool, metrics, tracer=tracing.tracer
+        admission = AdmissionGate(
+            AdmissionLimits(settings.max_inflight_requests, settings.max_inflight_bytes),
+            scheduler,
+            metrics,
+            clock=loop.time,
         )
-        await _warm_up(service, plan.workers)
+        service = EmbeddingService(
+            info,
+            tokenizer,
+            scheduler,
+            tokenize_pool,
+            metrics,
+            admission=admission,
+            tracer=tracing.tracer,
+        )
+        # As many warm-up requests at once as workers, within the admission bound.
+        await _warm_up(service, min(plan.workers, settings.max_inflight_requests))
         lifecycle.attach(service)
         await lifecycle.set_ready()
         background.append(

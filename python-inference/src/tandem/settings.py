@@ -90,6 +90,21 @@ class Settings(BaseSettings):
     max_queue_tokens: int = Field(
         65536, ge=256, description="Queued tokens before RESOURCE_EXHAUSTED."
     )
+    # --- Admission (both transports together; docs/core.md, docs/worker-math.md) ---
+    max_inflight_requests: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="Requests admitted at once (tokenizing, queued or computing); more get "
+        "RESOURCE_EXHAUSTED / 429 at once. A memory setting: see `tandem worker-math`.",
+    )
+    max_inflight_bytes: int = Field(
+        4 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="UTF-8 bytes of text admitted at once; at least one largest request "
+        "(max_texts_per_request x max_text_bytes). A memory setting: see `tandem worker-math`.",
+    )
     default_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Deadline for calls that carry none."
     )
@@ -133,6 +148,13 @@ class Settings(BaseSettings):
                 f"TANDEM_CORE_MAX_TEXTS_PER_REQUEST ({self.max_texts_per_request}) exceeds "
                 f"TANDEM_CORE_MAX_QUEUE_TEXTS ({self.max_queue_texts}): such a request could "
                 "never be queued; raise the queue limit or lower the request limit"
+            )
+        largest = self.max_texts_per_request * self.max_text_bytes
+        if self.max_inflight_bytes < largest:
+            raise ValueError(
+                f"TANDEM_CORE_MAX_INFLIGHT_BYTES ({self.max_inflight_bytes}) is below the largest "
+                f"request (TANDEM_CORE_MAX_TEXTS_PER_REQUEST x TANDEM_CORE_MAX_TEXT_BYTES = "
+                f"{largest}); raise it or lower those limits"
             )
         if self.max_queue_tokens < self.max_batch_tokens:
             raise ValueError(

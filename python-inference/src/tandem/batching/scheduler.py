@@ -170,6 +170,12 @@ class BatchScheduler:
         self._accepting = True
         self._closing = False
         self._texts_per_second = 0.0  # moving average, for Retry-After hints
+        # The pool's service rate for deadline admission: moving averages of
+        # real tokens and seconds per batch (their ratio weighs batches by
+        # time, so many tiny batches do not drown one long one).
+        self._rate_tokens = 0.0
+        self._rate_seconds = 0.0
+        self._running_tokens = 0  # real tokens of the batches being computed
         self.beats = WorkerBeats(len(workers))  # read by the worker watchdog
         self._threads = [
             threading.Thread(
@@ -221,6 +227,23 @@ class BatchScheduler:
             if not job.future.done():
                 job.fail(DeadlineExceeded("abandoned"))
                 job.future.exception()  # mark retrieved: nobody awaits it now
+            if job.remaining:
+                self._discard(job)
+
+    def _discard(self, job: _Job) -> None:
+        """Take an abandoned job's queued texts out at once (not when a worker next looks).
+
+        Otherwise they would count as work ahead for the queue bound and the
+        deadline estimate of the next request, on a core that is in fact idle.
+        """
+        with self._ready:
+            kept = [item for item in self._pending if item.job is not job]
+            if len(kept) == len(self._pending):
+                return
+            self._metrics.rejected.labels("deadline").inc(len(self._pending) - len(kept))
+            self._queued_tokens -= sum(item.length for item in self._pending if item.job is job)
+            self._pending = kept
+            self._publish_queue_depth()
 
     def _admit(self, texts: int, tokens: int) -> None:
         """Refuse a request the queue cannot hold (caller holds the lock)."""
@@ -274,6 +297,7 @@ class BatchScheduler:
                 self._metrics.busy_workers.dec()
                 with self._ready:
                     self._busy -= 1
+                    self._running_tokens -= sum(item.length for item in batch)
                     self._ready.notify_all()  # a batch may be waiting for a free worker
             self.beats.batch_finished(worker, ok=True)
             ended = time.perf_counter()
@@ -357,7 +381,9 @@ class BatchScheduler:
         chosen_set = set(chosen)
         batch = [self._pending[i] for i in chosen]
         self._pending = [item for i, item in enumerate(self._pending) if i not in chosen_set]
-        self._queued_tokens -= sum(item.length for item in batch)
+        taken = sum(item.length for item in batch)
+        self._queued_tokens -= taken
+        self._running_tokens += taken
         self._publish_queue_depth()
         waited = time.perf_counter()
         for item in batch:
@@ -378,6 +404,7 @@ class BatchScheduler:
         rate = len(batch) / max(duration, 1e-6) * self._worker_count
         previous = self._texts_per_second
         self._texts_per_second = rate if not previous else 0.8 * previous + 0.2 * rate
+        self._measure_tokens(real, duration)
         self._trace_batch(worker, batch, real=real, padded=padded, started=started, ended=ended)
 
     def _trace_batch(
@@ -420,6 +447,37 @@ class BatchScheduler:
     def _publish_queue_depth(self) -> None:
         self._metrics.queue_texts.set(len(self._pending))
         self._metrics.queue_tokens.set(self._queued_tokens)
+
+    def _measure_tokens(self, real: int, duration: float) -> None:
+        # Written by worker threads, read on the loop: float stores are atomic
+        # under the GIL, and a reader mixing two updates only blurs an estimate.
+        if self._rate_seconds:
+            self._rate_tokens = 0.8 * self._rate_tokens + 0.2 * real
+            self._rate_seconds = 0.8 * self._rate_seconds + 0.2 * duration
+        else:
+            self._rate_tokens, self._rate_seconds = float(real), max(duration, 1e-6)
+        self._metrics.service_rate_tokens.set(self.tokens_per_second)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """The pool's measured rate in real tokens per second (0 before the first batch)."""
+        if not self._rate_seconds:
+            return 0.0
+        return self._rate_tokens / self._rate_seconds * self._worker_count
+
+    def wait_estimate_s(self, tokens: int) -> float | None:
+        """Seconds until ``tokens`` more, queued now, would be computed.
+
+        The work ahead (queued and running tokens) plus ``tokens``, at the
+        measured rate. None when nothing is ahead (an idle pool starts at
+        once, whatever the size) or before anything was measured.
+        """
+        rate = self.tokens_per_second
+        with self._ready:
+            ahead = self._queued_tokens + self._running_tokens
+        if not ahead or not rate:
+            return None
+        return (ahead + tokens) / rate
 
     # --- Lifecycle ---------------------------------------------------------------
 
