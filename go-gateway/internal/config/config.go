@@ -193,7 +193,7 @@ func Default() Config {
 			MaxBodyBytes:         4 << 20,
 			MaxInputs:            256,
 			MaxTextBytes:         8192,
-			MaxInFlight:          256,
+			MaxInFlight:          32, // bounds memory: `tandem-gateway memory-plan`, docs/gateway.md "Memory"
 			RateLimitPerSecond:   50,
 			RateLimitBurst:       100,
 			RateLimitIdleTimeout: 10 * time.Minute,
