@@ -31,11 +31,15 @@ class Case:
     precision: str = "fp32"
     max_batch_tokens: int = 1024
     weights_bytes: int = WEIGHTS_BYTES
+    inflight_requests: int = 8
+    inflight_bytes: int = 4 << 20
+    texts_per_request: int = 256
 
     def __str__(self) -> str:
         return (
             f"cpus={self.cpus:g},w={self.workers},t={self.threads},"
-            f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes}"
+            f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes},"
+            f"inflight={self.inflight_requests}/{self.inflight_bytes}/{self.texts_per_request}"
         )
 
     def values(self) -> dict[str, Any]:
@@ -47,6 +51,9 @@ class Case:
                     "threadsPerWorker": self.threads,
                     "weightsBytes": self.weights_bytes,
                     "maxBatchTokens": self.max_batch_tokens,
+                    "maxInflightRequests": self.inflight_requests,
+                    "maxInflightBytes": self.inflight_bytes,
+                    "maxTextsPerRequest": self.texts_per_request,
                 },
                 "settings": {"precision": self.precision},
             }
@@ -71,6 +78,10 @@ CASES = [
     Case(cpus=6, workers=2, threads=3, weights_bytes=438_000_000),
     Case(cpus=64, workers=64),
     Case(cpus=1, workers=64),
+    # The in-flight term: the admission bounds, small and large.
+    Case(cpus=2, inflight_requests=1, inflight_bytes=2 << 20),
+    Case(cpus=2, inflight_requests=64, inflight_bytes=64 << 20, texts_per_request=1024),
+    Case(cpus=4, inflight_requests=3, inflight_bytes=3_000_001, texts_per_request=7),
 ]
 
 
@@ -91,6 +102,12 @@ def worker_math(case: Case) -> dict[str, Any] | str:
         case.precision,
         "--max-batch-tokens",
         str(case.max_batch_tokens),
+        "--max-inflight-requests",
+        str(case.inflight_requests),
+        "--max-inflight-bytes",
+        str(case.inflight_bytes),
+        "--max-texts-per-request",
+        str(case.texts_per_request),
     ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode == 2:
@@ -131,6 +148,9 @@ def test_chart_plan_equals_worker_math(case: Case) -> None:
     assert int(env["TANDEM_CORE_THREADS_PER_WORKER"]) == plan["threads_per_worker"]
     assert float(env["TANDEM_CORE_CPUS"]) == plan["cpus"]
     assert int(env["TANDEM_CORE_MAX_BATCH_TOKENS"]) == case.max_batch_tokens
+    assert int(env["TANDEM_CORE_MAX_INFLIGHT_REQUESTS"]) == case.inflight_requests
+    assert int(env["TANDEM_CORE_MAX_INFLIGHT_BYTES"]) == case.inflight_bytes
+    assert int(env["TANDEM_CORE_MAX_TEXTS_PER_REQUEST"]) == case.texts_per_request
     assert env["TANDEM_CORE_PRECISION"] == case.precision
 
 
@@ -154,8 +174,8 @@ def test_default_values_use_the_built_models_weights() -> None:
 def test_default_plan_is_one_worker_on_one_cpu() -> None:
     resources = render().container("core")["resources"]
     assert resources == {
-        "requests": {"cpu": "1000m", "memory": "273Mi"},
-        "limits": {"cpu": "1000m", "memory": "342Mi"},
+        "requests": {"cpu": "1000m", "memory": "313Mi"},
+        "limits": {"cpu": "1000m", "memory": "392Mi"},
     }
 
 
@@ -176,8 +196,8 @@ def test_explicit_resources_override_the_plan() -> None:
 @pytest.mark.parametrize(
     ("limits", "complaint"),
     [
-        # 2 workers x 1 thread need 313 MiB (see docs/worker-math.md).
-        ({"cpu": "2", "memory": "312Mi"}, "core.resources.limits.memory"),
+        # 2 workers x 1 thread need 353 MiB (see docs/worker-math.md).
+        ({"cpu": "2", "memory": "352Mi"}, "core.resources.limits.memory"),
         ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
         ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
         ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
@@ -193,8 +213,8 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
 @pytest.mark.parametrize(
     "limits",
     [
-        {"cpu": "2", "memory": "313Mi"},
-        {"cpu": "2000m", "memory": "328204288"},  # 313 MiB in bytes
+        {"cpu": "2", "memory": "353Mi"},
+        {"cpu": "2000m", "memory": "370147328"},  # 353 MiB in bytes
         {"cpu": 2, "memory": "0.5Gi"},
         {"cpu": "2.5", "memory": "1G"},
     ],

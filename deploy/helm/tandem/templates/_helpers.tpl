@@ -30,6 +30,7 @@ label without being cut off.
 {{- define "tandem.gateway.fullname" -}}{{ include "tandem.fullname" . }}-gateway{{- end -}}
 {{- define "tandem.gateway.metricsServiceName" -}}{{ include "tandem.fullname" . }}-gateway-metrics{{- end -}}
 {{- define "tandem.core.fullname" -}}{{ include "tandem.fullname" . }}-core{{- end -}}
+{{- define "tandem.core.metricsServiceName" -}}{{ include "tandem.fullname" . }}-core-metrics{{- end -}}
 {{- define "tandem.core.headlessServiceName" -}}{{ include "tandem.fullname" . }}-core-headless{{- end -}}
 
 {{/*
@@ -127,7 +128,11 @@ made to both fails the tests.
                  else one per worker (each needs its own intra-op thread pool)
   model MiB    = ceil(weights MiB x precision factor + 16)      session overhead
   worker MiB   = ceil(maxBatchTokens x 40 KiB / 1 MiB)          peak batch activations
+  inflight MiB = ceil((maxInflightBytes x 6                     what admitted requests hold:
+                 + maxInflightRequests x maxTextsPerRequest       text copies and tokenization,
+                   x 8 KiB) / 1 MiB)                              results and responses
   request MiB  = 130 + copies x model + workers x worker        130: runtime base
+                 + inflight
   limit MiB    = ceil(request x 1.25)                           25% headroom
 
 Returns JSON (read it with `include ... | fromJson`): the plan, the CPU
@@ -136,10 +141,12 @@ quantity and the memory request and limit in MiB.
 {{- define "tandem.core.capacity" -}}
 {{- $c := .Values.core.capacity -}}
 {{- $precision := .Values.core.settings.precision -}}
-{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, ACTIVATION_BYTES_PER_TOKEN, HEADROOM, SESSION_WEIGHT_FACTOR. */ -}}
+{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, ACTIVATION_BYTES_PER_TOKEN, HEADROOM, SESSION_WEIGHT_FACTOR, INFLIGHT_BYTES_FACTOR, RESULT_BYTES_PER_TEXT. */ -}}
 {{- $baseMiB := 130 -}}
 {{- $sessionOverheadMiB := 16 -}}
 {{- $activationBytesPerToken := 40960 -}}
+{{- $inflightBytesFactor := 6 -}}
+{{- $resultBytesPerText := 8192 -}}
 {{- $weightFactor := get (dict "fp32" 1.0 "int8" 1.0) $precision -}}
 {{- $mib := 1048576 -}}
 {{- $cpus := float64 $c.cpus -}}
@@ -160,7 +167,9 @@ quantity and the memory request and limit in MiB.
 {{- $modelMiB := int64 (ceil (addf (mulf (divf $c.weightsBytes $mib) $weightFactor) $sessionOverheadMiB)) -}}
 {{- /* Integer ceil(a / b) = (a + b - 1) / b: exact, no float rounding. */ -}}
 {{- $perWorkerMiB := div (add (mul $c.maxBatchTokens $activationBytesPerToken) (sub $mib 1)) $mib -}}
-{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $workers $perWorkerMiB) -}}
+{{- $inflightBytes := add (mul (int64 $c.maxInflightBytes) $inflightBytesFactor) (mul (int64 $c.maxInflightRequests) (int64 $c.maxTextsPerRequest) $resultBytesPerText) -}}
+{{- $inflightMiB := div (add $inflightBytes (sub $mib 1)) $mib -}}
+{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $workers $perWorkerMiB) $inflightMiB -}}
 {{- /* ceil(request x 1.25) = ceil(request x 5 / 4) */ -}}
 {{- $limitMiB := div (add (mul $requestMiB 5) 3) 4 -}}
 {{- /* CPU as millicores: "1" CPU is "1000m"; never "M" (mega) or a float that Kubernetes would round. */ -}}
@@ -172,6 +181,7 @@ quantity and the memory request and limit in MiB.
       "modelCopies" $copies
       "modelMiB" $modelMiB
       "perWorkerMiB" $perWorkerMiB
+      "inflightMiB" $inflightMiB
       "memoryRequestMiB" $requestMiB
       "memoryLimitMiB" $limitMiB
       "cpu" (printf "%dm" $cpuMillis)
@@ -194,7 +204,7 @@ its CPU limit is below its thread count.
 {{- $limitBytes := include "tandem.bytes" (dict "quantity" . "what" "core.resources.limits.memory") | int64 -}}
 {{- $needBytes := mul (int64 $plan.memoryRequestMiB) 1048576 -}}
 {{- if lt $limitBytes $needBytes -}}
-{{- fail (printf "core.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d); the core would refuse to start. Raise the limit, or lower core.capacity.workers or core.capacity.maxBatchTokens" (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens)) -}}
+{{- fail (printf "core.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d, %d MiB in flight); the core would refuse to start. Raise the limit, or lower core.capacity.workers, maxBatchTokens, maxInflightRequests or maxInflightBytes" (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens) (int64 $plan.inflightMiB)) -}}
 {{- end -}}
 {{- end -}}
 {{- with (($explicit.limits | default dict).cpu) -}}
