@@ -117,25 +117,31 @@ class StackPorts:
     core_http: int = 8000
     gateway_http: int = 8080
     gateway_admin: int = 9090
+    core_metrics: int = 9100  # the core's /metrics, apart from its API
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 def core_process(
-    ports: StackPorts, log_dir: Path, env: Mapping[str, str] | None = None
+    ports: StackPorts,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    name: str = "core",
 ) -> ManagedProcess:
+    """A core on ports' core ports; name tells several apart (and names the log)."""
     return ManagedProcess(
-        name="core",
+        name=name,
         argv=[sys.executable, "-m", "tandem", "serve"],
         env={
             "TANDEM_CORE_GRPC_PORT": str(ports.core_grpc),
             "TANDEM_CORE_HTTP_PORT": str(ports.core_http),
+            "TANDEM_CORE_METRICS_PORT": str(ports.core_metrics),
             **(env or {}),
         },
         ready_url=f"http://127.0.0.1:{ports.core_http}/readyz",
-        log_path=log_dir / "core.log",
+        log_path=log_dir / f"{name}.log",
     )
 
 
@@ -263,6 +269,7 @@ def _banner(ports: StackPorts) -> str:
 Tandem is up.
   gateway  {url}  (OpenAI-compatible; metrics on 127.0.0.1:{ports.gateway_admin}/metrics)
   core     grpc 127.0.0.1:{ports.core_grpc}, http http://127.0.0.1:{ports.core_http}/docs
+           (metrics on 127.0.0.1:{ports.core_metrics}/metrics)
 
 Try it:
   curl -s {url}/v1/embeddings -H 'Content-Type: application/json' \\
