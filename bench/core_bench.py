@@ -178,13 +178,13 @@ async def served(
     try:
         c1 = await load.run(target=target, requests=budgets["c1"].requests, seconds=budgets["c1"].seconds,
                             concurrency=1, warmup=20)  # fmt: skip
-        before = worker_batches(http_url)
+        before = worker_batches(ports)
         sat1, probes = await with_health_probe(
             load.run(target=target, requests=budgets["sat"].requests, seconds=budgets["sat"].seconds,
                      concurrency=32, warmup=8),
             f"{http_url}/healthz",
         )  # fmt: skip
-        after = worker_batches(http_url)
+        after = worker_batches(ports)
         sat32 = await load.run(target=target, requests=budgets["sat"].requests // 32,
                                seconds=budgets["sat"].seconds, texts=32, concurrency=4, warmup=2)  # fmt: skip
         rate = sat1.requests_per_s

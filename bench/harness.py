@@ -66,8 +66,8 @@ def peak_rss_mib(process: ManagedProcess) -> float:
     return float("nan")
 
 
-def worker_batches(http_url: str) -> dict[str, float]:
-    text = httpx.get(f"{http_url}/metrics").text
+def worker_batches(ports: StackPorts) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{ports.core_metrics}/metrics").text
     out = {}
     for line in text.splitlines():
         if line.startswith("tandem_core_worker_batches_total{"):

@@ -1,11 +1,14 @@
-"""NetworkPolicy: the core accepts gRPC only from the gateway and its HTTP port
-only from metrics scrapers; the gateway lets the helm test through."""
+"""NetworkPolicy: the core accepts gRPC only from the gateway, its metrics port
+only from metrics scrapers and its HTTP API from nobody; the gateway lets the
+helm test through."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.chart.helm import Rendered, render, scenario
+
+CORE_HTTP = 8000
 
 
 def policy(rendered: Rendered, component: str) -> dict[str, Any]:
@@ -35,10 +38,29 @@ def test_core_accepts_grpc_only_from_the_gateway_and_metrics_only_from_scrapers(
     assert set(peer) == {"podSelector"}, "same namespace, gateway pods only"
     assert selects(peer["podSelector"], pod_labels(rendered, "gateway"))
     assert not selects(peer["podSelector"], pod_labels(rendered, "core"))
-    assert metrics_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    # Scrapers reach /metrics and nothing else: not /v1/embed on the HTTP port.
+    assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     assert metrics_rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
+
+
+def test_no_rule_admits_anyone_to_the_cores_http_api() -> None:
+    for rendered in (
+        render(scenario("networkpolicy")),
+        render(values={"networkPolicy": {"enabled": True}}),
+    ):
+        ports = [p["port"] for rule in policy(rendered, "core")["ingress"] for p in rule["ports"]]
+        assert "http" not in ports
+        assert str(CORE_HTTP) not in map(str, ports)
+
+
+def test_policy_port_names_exist_on_the_core_container() -> None:
+    rendered = render(scenario("networkpolicy"))
+    container = rendered.container("core")
+    names = {p["name"] for p in container["ports"]}
+    for rule in policy(rendered, "core")["ingress"]:
+        assert {p["port"] for p in rule["ports"]} <= names
 
 
 def test_without_scrapers_the_core_takes_only_gateway_traffic() -> None:

@@ -101,6 +101,8 @@ def test_container_ports_match_the_services_settings() -> None:
     core_env = rendered.env("core")
     assert int(core_env["TANDEM_CORE_GRPC_PORT"]) == CORE_GRPC
     assert int(core_env["TANDEM_CORE_HTTP_PORT"]) == CORE_HTTP
+    assert int(core_env["TANDEM_CORE_METRICS_PORT"]) == 9100
+    assert port_number(rendered.container("core"), "metrics") == 9100
     assert core_env["TANDEM_CORE_GRPC_HOST"] == core_env["TANDEM_CORE_HTTP_HOST"] == "0.0.0.0"
     gateway_env = rendered.env("gateway")
     assert gateway_env["TANDEM_GATEWAY_LISTEN_ADDR"] == f"0.0.0.0:{GATEWAY_HTTP}"

@@ -47,6 +47,7 @@ def test_unknown_keys_are_refused(values: dict[str, Any]) -> None:
         {"gateway": {"image": {"digest": "sha256:abc"}}},
         {"networkPolicy": {"enabled": "yes"}},
         {"serviceMonitor": {"interval": "30"}},
+        {"core": {"ports": {"metrics": 0}}},
     ],
     ids=str,
 )
@@ -60,6 +61,7 @@ def test_wrong_types_and_values_are_refused(values: dict[str, Any]) -> None:
         {"gateway": {"extraSettings": {"TANDEM_GATEWAY_UPSTREAM_TARGET": "dns:///elsewhere:1"}}},
         {"gateway": {"extraSettings": {"TANDEM_GATEWAY_API_KEYS": "secret-in-values"}}},
         {"core": {"extraSettings": {"TANDEM_CORE_WORKERS": "8"}}},
+        {"core": {"extraSettings": {"TANDEM_CORE_METRICS_PORT": "8000"}}},
         {"core": {"extraSettings": {"OTHER_VARIABLE": "x"}}},
         {"core": {"extraSettings": {"TANDEM_CORE_MAX_QUEUE_TEXTS": 2048}}},
     ],

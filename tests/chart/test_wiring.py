@@ -41,6 +41,41 @@ def test_core_grpc_service_is_headless() -> None:
     assert [p["name"] for p in rendered.one("Service", "tandem-core")["spec"]["ports"]] == ["http"]
 
 
+def test_core_metrics_have_a_service_of_their_own() -> None:
+    rendered = render(values={"core": {"ports": {"metrics": 9200}}})
+    service = rendered.one("Service", "tandem-core-metrics")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("metrics", 9200, "metrics")
+    ]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert rendered.env("core")["TANDEM_CORE_METRICS_PORT"] == "9200"
+    ports = {p["name"]: p["containerPort"] for p in rendered.container("core")["ports"]}
+    assert ports == {"grpc": 50051, "http": 8000, "metrics": 9200}
+    # Exposing the REST API never exposes metrics, and the reverse.
+    api = rendered.one("Service", "tandem-core")
+    assert "metrics" not in {p["name"] for p in api["spec"]["ports"]}
+
+
+def test_service_monitors_scrape_the_metrics_ports() -> None:
+    rendered = render(values={"serviceMonitor": {"enabled": True}})
+    monitors = {m["metadata"]["name"]: m for m in rendered.all("ServiceMonitor")}
+    assert set(monitors) == {"tandem-core", "tandem-gateway"}
+    for component, monitor in (
+        ("core", monitors["tandem-core"]),
+        ("gateway", monitors["tandem-gateway"]),
+    ):
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        with_port = [
+            s["metadata"]["name"]
+            for s in rendered.all("Service")
+            if selector.items() <= s["metadata"]["labels"].items()
+            and "metrics" in {p["name"] for p in s["spec"]["ports"]}
+        ]
+        assert with_port == [f"tandem-{component}-metrics"], "exactly one Service yields targets"
+
+
 def test_gateway_upstream_is_the_headless_service_through_dns() -> None:
     rendered = render()
     target = rendered.env("gateway")["TANDEM_GATEWAY_UPSTREAM_TARGET"]

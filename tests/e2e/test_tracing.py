@@ -218,7 +218,7 @@ def test_health_checks_make_no_spans(traced: TracedStack) -> None:
     for url in (traced.gateway_url, traced.core_url):
         for path in ("/healthz", "/readyz"):
             assert httpx.get(url + path, timeout=5).status_code == 200
-    httpx.get(f"{traced.core_url}/metrics", timeout=5)
+    httpx.get(f"http://127.0.0.1:{traced.ports.core_metrics}/metrics", timeout=5)
     # A request after the probes, so the exporters have flushed past them.
     trace_id = _trace_id(_embed(traced, "after the probes"))
     spans = traced.receiver.wait_for(_complete(trace_id))

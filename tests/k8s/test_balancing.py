@@ -18,7 +18,7 @@ REQUESTS = 120
 
 
 def _embeds(release: Release, pod: str) -> float:
-    text = release.pod_get(pod, int(release.values()["core"]["ports"]["http"]), "/metrics")
+    text = release.pod_get(pod, int(release.values()["core"]["ports"]["metrics"]), "/metrics")
     return metric(
         text, "tandem_core_requests_total", transport="grpc", method="Embed", outcome="ok"
     )

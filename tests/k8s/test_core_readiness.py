@@ -76,5 +76,5 @@ def test_a_new_core_is_not_ready_until_its_model_is_warm(settled: Release) -> No
     )
 
     # And the core says so itself: ready, with the time start-up took.
-    metrics = release.pod_get(new, int(release.values()["core"]["ports"]["http"]), "/metrics")
+    metrics = release.pod_get(new, int(release.values()["core"]["ports"]["metrics"]), "/metrics")
     assert "tandem_core_ready 1.0" in metrics

@@ -90,7 +90,7 @@ def test_core_resources_are_the_worker_math(release: Release) -> None:
 
         # And the core planned for what it got: its worker layout from the cgroup quota.
         metrics = release.pod_get(
-            pod.metadata.name, int(values["core"]["ports"]["http"]), "/metrics"
+            pod.metadata.name, int(values["core"]["ports"]["metrics"]), "/metrics"
         )
         assert (
             metric(
@@ -124,7 +124,7 @@ def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
     release = settled
     values = release.values()
     limit = _worker_math(values)["memory_limit_mib"] << 20
-    http_port = int(values["core"]["ports"]["http"])
+    metrics_port = int(values["core"]["ports"]["metrics"])
     cores = release.pods("core")
     node = cores[0].spec.node_name
     peaks: dict[str, int] = {}
@@ -139,7 +139,7 @@ def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
                     peaks[pod] = max(peaks.get(pod, 0), ws)
             for p in cores:
                 with contextlib.suppress(Exception):
-                    text = release.pod_get(p.metadata.name, http_port, "/metrics")
+                    text = release.pod_get(p.metadata.name, metrics_port, "/metrics")
                     queued.append(metric(text, "tandem_core_queue_texts"))
             stop.wait(1)
 
