@@ -17,7 +17,12 @@ MiB, GiB = 1 << 20, 1 << 30
 
 def gomemlimit(memory_limit: Any, ratio: float = 0.9) -> int | None:
     resources = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": memory_limit}}
-    rendered = render(values={"gateway": {"resources": resources, "goMemLimitRatio": ratio}})
+    # One request in flight: the memory plan (test_gateway_memory.py) then
+    # needs 50 MiB, so that every limit below holds it.
+    settings = {"maxInFlight": 1}
+    rendered = render(
+        values={"gateway": {"resources": resources, "goMemLimitRatio": ratio, "settings": settings}}
+    )
     env = rendered.env("gateway")
     return int(env["GOMEMLIMIT"]) if "GOMEMLIMIT" in env else None
 
@@ -28,10 +33,10 @@ def gomemlimit(memory_limit: Any, ratio: float = 0.9) -> int | None:
         ("128Mi", 128 * MiB),
         ("1Gi", GiB),
         ("0.5Gi", GiB // 2),
-        ("1536Ki", 1536 * 1024),
+        ("65536Ki", 64 * MiB),
         ("500M", 500 * 10**6),
         ("1G", 10**9),
-        ("2k", 2000),
+        ("200000k", 200 * 10**6),
         ("268435456", 268435456),
         (268435456, 268435456),
         ("1.5Gi", 3 * GiB // 2),
@@ -42,8 +47,8 @@ def test_gomemlimit_is_ninety_percent_of_the_limit_in_bytes(limit: Any, limit_by
 
 
 def test_default_gomemlimit() -> None:
-    # values.yaml: limit 128Mi, ratio 0.9.
-    assert render().env("gateway")["GOMEMLIMIT"] == str(int(128 * MiB * 0.9))
+    # The limit derived from the memory plan (675Mi by default), ratio 0.9.
+    assert render().env("gateway")["GOMEMLIMIT"] == str(int(675 * MiB * 0.9))
 
 
 def test_gomemlimit_ratio_is_a_value() -> None:
@@ -51,8 +56,8 @@ def test_gomemlimit_ratio_is_a_value() -> None:
 
 
 def test_no_memory_limit_means_no_gomemlimit() -> None:
-    # null removes the default limit (Helm's way of deleting a default key).
-    values = {"gateway": {"resources": {"limits": None}}}
+    # Explicit resources without a memory limit.
+    values = {"gateway": {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}}
     assert "GOMEMLIMIT" not in render(values=values).env("gateway")
 
 
