@@ -9,6 +9,7 @@ All traffic goes to 127.0.0.1; every load loop is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -303,3 +304,81 @@ def test_overloaded_cores_answer_429_or_504_and_the_next_request_is_served(
 
 
 # --- Edge details: client identity, bad keys, key rotation ---------------------------
+
+
+def test_rotated_keys_apply_without_restart_and_wrong_keys_are_throttled(
+    stack: Stack, gateway_bin: Path, log_dir: Path, tmp_path: Path
+) -> None:
+    """A gateway of its own with a key file, in front of the session's core. The
+    file is rotated the way the kubelet updates a Secret (a new directory, the
+    "..data" symlink swapped); a flood of wrong keys, each claiming another
+    address in X-Forwarded-For, is throttled by the real address."""
+    volume = tmp_path / "api-keys"
+    volume.mkdir()
+    (volume / "..v1").mkdir()
+    (volume / "..v1" / "keys").write_text("sk-old\nsk-kept\n")
+    (volume / "..data").symlink_to("..v1")
+    (volume / "keys").symlink_to(Path("..data") / "keys")
+
+    ports = dataclasses.replace(StackPorts.free(), core_grpc=stack.ports.core_grpc)
+    logs = log_dir / "edge"
+    gateway = gateway_process(
+        gateway_bin,
+        ports,
+        logs,
+        env={
+            "TANDEM_GATEWAY_API_KEYS_FILE": str(volume / "keys"),
+            "TANDEM_GATEWAY_API_KEYS_RELOAD_INTERVAL": "500ms",
+            "TANDEM_GATEWAY_RATE_LIMIT_RPS": "1",
+            "TANDEM_GATEWAY_RATE_LIMIT_BURST": "20",
+            # The test connects from loopback, trusted by default: trust nobody,
+            # so that X-Forwarded-For is a client's claim.
+            "TANDEM_GATEWAY_TRUSTED_PROXIES": "none",
+        },
+        name="gateway-edge",
+    ).start()
+    try:
+        gateway.wait_ready(60)
+        url = f"http://127.0.0.1:{ports.gateway_http}/v1/embeddings"
+
+        def post(key: str, **headers: str) -> httpx.Response:
+            headers["Authorization"] = f"Bearer {key}"
+            return httpx.post(url, json=SMALL_BODY, headers=headers, timeout=30)
+
+        assert post("sk-old").status_code == 200
+
+        (volume / "..v2").mkdir()
+        (volume / "..v2" / "keys").write_text("sk-new\nsk-kept\n")
+        (volume / "..data_tmp").symlink_to("..v2")
+        (volume / "..data_tmp").rename(volume / "..data")
+        rotated = time.monotonic()
+        while (status := post("sk-old").status_code) == 200 and time.monotonic() < rotated + 60:
+            time.sleep(0.25)
+        took = time.monotonic() - rotated
+        print(f"\nkey rotation: the removed key got {status} after {took:.1f} s")
+        assert status == 401, f"the removed key still works after {took:.0f} s"
+        assert post("sk-new").status_code == 200
+        assert post("sk-kept").status_code == 200
+
+        # 60 wrong keys from one address, each claiming a new one: the burst of
+        # 20 tokens (one spent on the removed key, one more per second of the
+        # flood) gets 401, the rest 429.
+        flood_start = time.monotonic()
+        statuses = [
+            post(f"sk-guess-{i}", **{"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(60)
+        ]
+        refilled = int(time.monotonic() - flood_start) + 1
+        counts = {code: statuses.count(code) for code in set(statuses)}
+        print(f"wrong-key flood: {counts} in {refilled} s")
+        assert set(counts) == {401, 429}, counts
+        assert counts[401] <= 20 + refilled, f"wrong keys were not throttled by address: {counts}"
+
+        # A rejected request with a 16 KB path logs at most 256 bytes of it.
+        httpx.get(f"http://127.0.0.1:{ports.gateway_http}/" + "p" * 16_000, timeout=30)
+    finally:
+        code = gateway.stop()
+    assert code == 0, f"gateway exited with {code} (log {gateway.log_path})"
+    longest = max(len(line) for line in gateway.log_path.read_text().splitlines())
+    assert "p" * 257 not in gateway.log_path.read_text(), "a log line holds the whole path"
+    assert longest < 2048, f"a log line of {longest} bytes"
