@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from stack import StackPorts, core_process, gateway_process
+from stack import StackPorts, core_process, free_port, gateway_process
 from tandem.model.manifest import ModelManifest
 from tandem.server import plan_for
 from tandem.settings import Settings
@@ -43,6 +47,272 @@ def current_rss_bytes(pid: int) -> int:
 
 
 # --- Gateway: memory bounded by arithmetic; invalid UTF-8 ------------------------
+
+GATEWAY_MODEL = "all-MiniLM-L6-v2"
+MiB = 1 << 20
+# Issue 11's attack: a 4 MiB body of about 1.4 million empty strings, no API
+# key. Before the streaming decoder, 4 at once took the gateway from 16 MB to
+# 717 MB of RSS (8 at once: 1,408 MB) to answer 400.
+ITEM_FLOOD = b'{"model":"' + GATEWAY_MODEL.encode() + b'","input":[""' + b',""' * 1_397_999 + b"]}"
+# The largest valid request: 256 texts of 8192 bytes. One long word each, so
+# the core's work is small (an over-long word is a single [UNK] token) while
+# the gateway holds the most: the largest body, texts, message and response.
+LARGEST_VALID = json.dumps({"model": GATEWAY_MODEL, "input": ["a" * 8192] * 256}).encode()
+# A few max-size texts among many small ones.
+MIXED_VALID = json.dumps(
+    {"model": GATEWAY_MODEL, "input": ["b" * 8192] * 4 + ["a small text"] * 252}
+).encode()
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Resets VmHWM to the current RSS (Linux clear_refs "5"), so a test sees its own peak."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def memory_plan(gateway_bin: Path, *args: str) -> dict[str, Any]:
+    """`tandem-gateway memory-plan`: the formula the chart derives the limit from."""
+    out = subprocess.run(
+        [str(gateway_bin), "memory-plan", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    plan: dict[str, Any] = json.loads(out.stdout)
+    return plan
+
+
+def post_raw(url: str, body: bytes, *, chunked: bool = False) -> httpx.Response:
+    """POST bytes as they are; chunked sends them without a Content-Length."""
+    content: bytes | Iterator[bytes] = body
+    if chunked:
+        content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+    return httpx.post(
+        f"{url}/v1/embeddings",
+        content=content,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def post_concurrently(url: str, bodies: list[tuple[bytes, bool]]) -> list[httpx.Response]:
+    """All at once, from one thread each; bounded by the bodies given and the timeout."""
+    replies: list[httpx.Response | BaseException] = [RuntimeError("no reply")] * len(bodies)
+    start = threading.Barrier(len(bodies))
+
+    def send(i: int, body: bytes, chunked: bool) -> None:
+        start.wait(timeout=30)
+        try:
+            replies[i] = post_raw(url, body, chunked=chunked)
+        except BaseException as err:  # reported below with the others
+            replies[i] = err
+
+    threads = [
+        threading.Thread(target=send, args=(i, body, chunked))
+        for i, (body, chunked) in enumerate(bodies)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    errors = [r for r in replies if isinstance(r, BaseException)]
+    assert not errors, errors
+    return [r for r in replies if isinstance(r, httpx.Response)]
+
+
+def assert_error(reply: httpx.Response, status: int, code: str, param: str | None) -> None:
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error["param"]) == (code, param), error
+    assert error["message"], error
+    assert error["type"] == "invalid_request_error", error
+
+
+def assert_serves(url: str) -> None:
+    reply = httpx.post(
+        f"{url}/v1/embeddings", json={"model": GATEWAY_MODEL, "input": "still here"}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    assert len(reply.json()["data"][0]["embedding"]) == 384
+
+
+@pytest.fixture(scope="module")
+def memory_gateway(stack: Stack, gateway_bin: Path, log_dir: Path) -> Iterator[tuple[str, int]]:
+    """A gateway on the session's core configured as the chart configures one:
+    8 requests in flight, the served model's dimension, GOMEMLIMIT from the plan."""
+    plan = memory_plan(gateway_bin, "-max-in-flight", "8", "-dimension", "384")
+    ports = StackPorts(
+        core_grpc=stack.ports.core_grpc,
+        core_http=0,
+        gateway_http=free_port(),
+        gateway_admin=free_port(),
+    )
+    gateway = gateway_process(
+        gateway_bin,
+        ports,
+        log_dir,
+        env={
+            "TANDEM_GATEWAY_MAX_IN_FLIGHT": "8",
+            "TANDEM_GATEWAY_UPSTREAM_MAX_DIMENSION": "384",
+            "TANDEM_GATEWAY_RATE_LIMIT_RPS": "0",
+            "GOMEMLIMIT": str(plan["gomemlimit_bytes"]),
+        },
+        name="gateway-memory",
+    ).start()
+    try:
+        gateway.wait_ready(30)
+        assert gateway.process is not None
+        yield f"http://127.0.0.1:{ports.gateway_http}", gateway.process.pid
+    finally:
+        assert gateway.stop() == 0
+
+
+@pytest.mark.parametrize("clients", [4, 8])
+def test_item_flood_is_400_and_costs_almost_no_memory(
+    stack: Stack, gateway_bin: Path, clients: int
+) -> None:
+    """The issue's row, against the gateway `make run` starts (no API key)."""
+    assert (4 << 20) - 8192 < len(ITEM_FLOOD) <= 4 << 20
+    assert stack.gateway.process is not None
+    pid = stack.gateway.process.pid
+    before = current_rss_bytes(pid)
+    reset_peak_rss(pid)
+    # Half of them chunked: a body of unknown length is read differently.
+    replies = post_concurrently(
+        stack.gateway_url, [(ITEM_FLOOD, i % 2 == 1) for i in range(clients)]
+    )
+    peak = peak_rss_bytes(pid)
+    for reply in replies:
+        assert_error(reply, 400, "too_many_inputs", "input")
+    # What the plan allows for this many requests at once, with the gateway's
+    # own settings; the old decoder needed 180 MB per request.
+    plan = memory_plan(gateway_bin, "-max-in-flight", str(clients))
+    growth = peak - before
+    print(f"{clients} x {len(ITEM_FLOOD)} B: RSS {before / MiB:.1f} -> peak {peak / MiB:.1f} MiB")
+    assert peak <= plan["total_bytes"], (peak, plan["total_bytes"])
+    # At most each body's read buffer (twice the body when chunked), plus slack.
+    assert growth <= clients * 2 * len(ITEM_FLOOD) + 16 * MiB, f"grew {growth / MiB:.1f} MiB"
+    assert_serves(stack.gateway_url)
+
+
+def test_worst_case_requests_at_max_in_flight_stay_within_the_chart_limit(
+    memory_gateway: tuple[str, int], gateway_bin: Path
+) -> None:
+    """Max in flight (8) of the costliest requests: the largest valid request
+    (the biggest response), max-size texts among small ones, and the item
+    flood, with and without a Content-Length. Peak RSS stays under the limit
+    the chart would give this gateway."""
+    url, pid = memory_gateway
+    plan = memory_plan(gateway_bin, "-max-in-flight", "8", "-dimension", "384")
+    limit = plan["memory_limit_mib"] * MiB
+    reset_peak_rss(pid)
+    kinds = [
+        (LARGEST_VALID, False),
+        (LARGEST_VALID, True),
+        (LARGEST_VALID, False),
+        (MIXED_VALID, False),
+        (MIXED_VALID, True),
+        (ITEM_FLOOD, True),
+        (ITEM_FLOOD, False),
+        (LARGEST_VALID, True),
+    ]
+    served = 0
+    for _round in range(2):
+        for (body, _), reply in zip(kinds, post_concurrently(url, kinds), strict=True):
+            if body is ITEM_FLOOD:
+                assert_error(reply, 400, "too_many_inputs", "input")
+                continue
+            # The core may refuse what it cannot admit at once: 429, never 5xx.
+            assert reply.status_code in (200, 429), reply.text
+            if reply.status_code == 200:
+                served += 1
+                assert len(reply.json()["data"]) == 256
+    peak = peak_rss_bytes(pid)
+    print(f"peak RSS {peak / MiB:.1f} MiB; chart limit {limit / MiB:.0f} MiB; {served} served")
+    assert served >= 2, "the core admitted nothing: the test did not load the gateway"
+    assert peak <= limit, f"peak RSS {peak / MiB:.1f} MiB over the chart's {limit / MiB:.0f} MiB"
+    assert_serves(url)
+
+
+def test_measured_base_and_per_request_overhead_are_within_the_plan(
+    stack: Stack, gateway_bin: Path, log_dir: Path
+) -> None:
+    """The plan's two measured constants, measured: an idle gateway's RSS
+    (BaseBytes), and what one in-flight request holds besides its data
+    (PerRequestOverheadBytes): requests whose bodies arrive slowly sit in the
+    gateway, admitted and reading."""
+    plan = memory_plan(gateway_bin)
+    held = 200
+    ports = StackPorts(
+        core_grpc=stack.ports.core_grpc,
+        core_http=0,
+        gateway_http=free_port(),
+        gateway_admin=free_port(),
+    )
+    gateway = gateway_process(
+        gateway_bin,
+        ports,
+        log_dir,
+        env={"TANDEM_GATEWAY_MAX_IN_FLIGHT": str(held), "TANDEM_GATEWAY_RATE_LIMIT_RPS": "0"},
+        name="gateway-overhead",
+    ).start()
+    sockets: list[socket.socket] = []
+    try:
+        gateway.wait_ready(30)
+        assert gateway.process is not None
+        pid = gateway.process.pid
+        assert_serves(f"http://127.0.0.1:{ports.gateway_http}")  # warm: model info, connections
+        time.sleep(0.5)
+        idle = current_rss_bytes(pid)
+        head = (
+            b"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        for _ in range(held):
+            s = socket.create_connection(("127.0.0.1", ports.gateway_http), timeout=10)
+            s.sendall(head + b'{"model":')
+            sockets.append(s)
+        in_flight = 0.0
+        deadline = time.monotonic() + 10
+        while in_flight < held and time.monotonic() < deadline:
+            metrics = httpx.get(f"http://127.0.0.1:{ports.gateway_admin}/metrics", timeout=5).text
+            for line in metrics.splitlines():
+                if line.startswith("tandem_gateway_http_requests_in_flight "):
+                    in_flight = float(line.split()[1])
+            time.sleep(0.1)
+        assert in_flight == held, f"{in_flight} of {held} requests in flight"
+        loaded = current_rss_bytes(pid)
+        per_request = (loaded - idle) / held
+        print(
+            f"idle RSS {idle / MiB:.1f} MiB (plan {plan['base_bytes'] / MiB:.0f}); "
+            f"{per_request / 1024:.1f} KiB per held request "
+            f"(plan {plan['overhead_bytes'] / 1024:.0f})"
+        )
+        assert idle <= plan["base_bytes"]
+        assert per_request <= plan["overhead_bytes"]
+    finally:
+        for s in sockets:
+            s.close()
+        assert gateway.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"model":"%s","input":["one","two","three","abc\xff\xfe"]}', "input[3]"),
+        (b'{"model":"%s","input":"abc\xff\xfe"}', "input"),
+        (b'{"model":"%s","input":["\\ud800 lone surrogate"]}', "input[0]"),
+        (b'{"model":"%s","input":["\xc0\xaf overlong"]}', "input[0]"),
+        (b'{"model":"%s\xff","input":"a"}', "model"),
+        (b'{"model":"%s","input":"a","user":"\xed\xa0\x80"}', "user"),
+    ],
+)
+def test_invalid_utf8_is_400_naming_the_field(stack: Stack, body: bytes, param: str) -> None:
+    """Not replaced by U+FFFD and embedded: refused, with the field named."""
+    reply = post_raw(stack.gateway_url, body.replace(b"%s", GATEWAY_MODEL.encode(), 1))
+    assert_error(reply, 400, "invalid_json", param)
+    assert "not valid Unicode" in reply.json()["error"]["message"]
+    assert_serves(stack.gateway_url)
 
 
 # --- Core: admission in time and in memory -----------------------------------------
