@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
@@ -87,7 +86,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			if 2*next > int(limit+1) {
 				next = int(limit + 1)
 			}
-			buf = slices.Grow(buf, max(1, next-cap(buf)))
+			// make+copy rather than append or slices.Grow, whose growth
+			// policy rounds capacities up past the step.
+			grown := make([]byte, len(buf), max(next, cap(buf)+1))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := reader.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
