@@ -43,6 +43,7 @@ from tandem.capacity import CapacityInputs, plan_capacity  # noqa: E402
 from tandem.model.manifest import ModelManifest  # noqa: E402
 from tandem.model.runtime import OnnxEncoder  # noqa: E402
 from tandem.model.tokenizer import TextTokenizer  # noqa: E402
+from tandem.settings import Settings  # noqa: E402
 
 CORPUS_SIZE = 1024
 MIB = 1 << 20
@@ -283,18 +284,72 @@ async def memory_by_workers(
             startup = startup_seconds(core)
         finally:
             core.stop()
-        plan = plan_capacity(CapacityInputs(cpus=workers, workers=workers, threads_per_worker=1,
-                                            weights_mib=weights_mib, precision="fp32",
-                                            max_batch_tokens=1024))  # fmt: skip
+        plan = _plan(workers, weights_mib)
         rows.append({
             "workers": workers,
+            "label": f"{workers} x 1",
             "peak_rss_mib": round(measured, 1),
             "formula_mib": plan.memory_request_mib,
             "limit_mib": plan.memory_limit_mib,
             "error_pct": round((plan.memory_request_mib - measured) / measured * 100, 1),
             "startup_s": startup,
         })  # fmt: skip
+    rows.append(await memory_worst_case(model_dir, load, log_dir, budget, weights_mib))
     return rows
+
+
+def _plan(workers: int, weights_mib: float) -> Any:
+    """The worker math for ``workers`` single-threaded workers and the core's default limits."""
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    return plan_capacity(CapacityInputs(
+        cpus=workers, workers=workers, threads_per_worker=1, weights_mib=weights_mib,
+        precision="fp32", max_batch_tokens=defaults["max_batch_tokens"],
+        max_inflight_requests=defaults["max_inflight_requests"],
+        max_inflight_bytes=defaults["max_inflight_bytes"],
+        max_texts_per_request=defaults["max_texts_per_request"],
+    ))  # fmt: skip
+
+
+async def memory_worst_case(
+    model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget, weights_mib: float
+) -> dict[str, Any]:
+    """The largest requests the limits allow, as many at once as admission lets in.
+
+    256 texts of 8190 bytes per request (max_texts_per_request x
+    max_text_bytes), sent max_inflight_requests at a time by 2 workers: what
+    the plan's in-flight term is for. Requests beyond the admission bound are
+    refused at once (counted as errors by the load generator, expected here).
+    """
+    words = load.corpus_file.read_text().split()
+    line = " ".join(words).encode("ascii", "ignore").decode()  # 1 byte per character
+    while len(line) < 8190:
+        line = f"{line} {line}"
+    worst = load.corpus_file.with_name("corpus-8k.txt")
+    worst.write_text("".join(line[i : i + 8190].strip() + "\n" for i in range(0, 64 * 100, 100)))
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    at_once = int(defaults["max_inflight_requests"])
+    workers = 2
+    env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": "1",
+           "TANDEM_CORE_CPUS": str(workers)}  # fmt: skip
+    core, ports = start_core(model_dir, log_dir, "mem-worst", **env)
+    try:
+        await LoadGenerator(load.binary, worst).run(
+            target=f"127.0.0.1:{ports.core_grpc}", requests=min(budget.requests, 4 * at_once),
+            seconds=budget.seconds, texts=int(defaults["max_texts_per_request"]), concurrency=at_once,
+        )  # fmt: skip
+        measured = peak_rss_mib(core)
+    finally:
+        core.stop()
+    plan = _plan(workers, weights_mib)
+    return {
+        "workers": workers,
+        "label": f"{workers} x 1, 256 x 8 KB texts, {at_once} requests at once (admission bound)",
+        "peak_rss_mib": round(measured, 1),
+        "formula_mib": plan.memory_request_mib,
+        "limit_mib": plan.memory_limit_mib,
+        "error_pct": round((plan.memory_request_mib - measured) / measured * 100, 1),
+        "startup_s": float("nan"),
+    }
 
 
 async def layouts(
@@ -421,7 +476,7 @@ def render(data: dict[str, Any]) -> str:
         "| workers x threads | peak RSS MiB | formula MiB | formula error | limit MiB | start to ready s |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {r['workers']} x 1 | {r['peak_rss_mib']} | {r['formula_mib']} | {r['error_pct']:+}% | "
+            f"| {r.get('label', str(r['workers']) + ' x 1')} | {r['peak_rss_mib']} | {r['formula_mib']} | {r['error_pct']:+}% | "
             f"{r['limit_mib']} | {r['startup_s']} |"
             for r in data["memory"]
         ],

@@ -174,8 +174,8 @@ def test_default_values_use_the_built_models_weights() -> None:
 def test_default_plan_is_one_worker_on_one_cpu() -> None:
     resources = render().container("core")["resources"]
     assert resources == {
-        "requests": {"cpu": "1000m", "memory": "313Mi"},
-        "limits": {"cpu": "1000m", "memory": "392Mi"},
+        "requests": {"cpu": "1000m", "memory": "369Mi"},
+        "limits": {"cpu": "1000m", "memory": "462Mi"},
     }
 
 
@@ -196,8 +196,8 @@ def test_explicit_resources_override_the_plan() -> None:
 @pytest.mark.parametrize(
     ("limits", "complaint"),
     [
-        # 2 workers x 1 thread need 353 MiB (see docs/worker-math.md).
-        ({"cpu": "2", "memory": "352Mi"}, "core.resources.limits.memory"),
+        # 2 workers x 1 thread need 409 MiB (see docs/worker-math.md).
+        ({"cpu": "2", "memory": "408Mi"}, "core.resources.limits.memory"),
         ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
         ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
         ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
@@ -213,8 +213,8 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
 @pytest.mark.parametrize(
     "limits",
     [
-        {"cpu": "2", "memory": "353Mi"},
-        {"cpu": "2000m", "memory": "370147328"},  # 353 MiB in bytes
+        {"cpu": "2", "memory": "409Mi"},
+        {"cpu": "2000m", "memory": "428867584"},  # 409 MiB in bytes
         {"cpu": 2, "memory": "0.5Gi"},
         {"cpu": "2.5", "memory": "1G"},
     ],

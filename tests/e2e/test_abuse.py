@@ -400,7 +400,8 @@ def test_core_flood_of_max_size_requests_gets_200_or_429_not_504(core_flood: Flo
     strict=True,
     reason="known gap (docs/core.md, Admission): gRPC reads and decodes every call's message "
     "before admission sees it, so concurrent refused max-size calls still cost memory; "
-    "measured 497 MiB peak against a 442 MiB limit with the gateway's 32 requests in flight",
+    "measured 497 to 586 MiB peak against a 512 MiB limit, with the gateway's 32 requests "
+    "in flight",
 )
 def test_core_flood_peak_rss_stays_within_the_worker_math_limit(core_flood: FloodResult) -> None:
     limit = _core_memory_limit_bytes()

@@ -38,11 +38,14 @@ ACTIVATION_BYTES_PER_TOKEN = 40 * 1024
 HEADROOM = 0.25
 # What admitted requests hold (admission.py bounds requests and text bytes in
 # flight). Per byte of text: the gRPC message or HTTP body, the decoded
-# strings, the tokenizer's full-length encodings (before truncation) and the
-# token arrays. Per text, whatever its size: its vector, the response message
-# and its encoding (JSON floats are ~3x the float32 bytes). Measured with
-# 256 x 8 KB texts at the admission bound (bench/core_bench.py, section 4).
-INFLIGHT_BYTES_FACTOR = 6.0
+# strings, the tokenizer's full-length encodings (before truncation), the
+# token arrays, and the messages of the calls being refused meanwhile (the
+# transport decodes them before admission sees them). Per text, whatever its
+# size: its vector, the response message and its encoding (JSON floats are
+# ~3x the float32 bytes). The factor is measured, not derived: 256 x 8 KB
+# texts, max_inflight_requests callers at once, 2 workers: peak RSS 425 MiB
+# over a 313 MiB plan without this term (bench/core_bench.py, section 4).
+INFLIGHT_BYTES_FACTOR = 20
 RESULT_BYTES_PER_TEXT = 8 * 1024
 
 

@@ -128,7 +128,7 @@ made to both fails the tests.
                  else one per worker (each needs its own intra-op thread pool)
   model MiB    = ceil(weights MiB x precision factor + 16)      session overhead
   worker MiB   = ceil(maxBatchTokens x 40 KiB / 1 MiB)          peak batch activations
-  inflight MiB = ceil((maxInflightBytes x 6                     what admitted requests hold:
+  inflight MiB = ceil((maxInflightBytes x 20                    what admitted requests hold:
                  + maxInflightRequests x maxTextsPerRequest       text copies and tokenization,
                    x 8 KiB) / 1 MiB)                              results and responses
   request MiB  = 130 + copies x model + workers x worker        130: runtime base
@@ -145,7 +145,7 @@ quantity and the memory request and limit in MiB.
 {{- $baseMiB := 130 -}}
 {{- $sessionOverheadMiB := 16 -}}
 {{- $activationBytesPerToken := 40960 -}}
-{{- $inflightBytesFactor := 6 -}}
+{{- $inflightBytesFactor := 20 -}}
 {{- $resultBytesPerText := 8192 -}}
 {{- $weightFactor := get (dict "fp32" 1.0 "int8" 1.0) $precision -}}
 {{- $mib := 1048576 -}}
