@@ -20,6 +20,7 @@ from tandem.capacity import (
     check_memory_limit,
     plan_capacity,
 )
+from tandem.settings import Settings
 
 WEIGHTS_MIB = 86.6
 
@@ -32,9 +33,11 @@ def _inputs(**overrides: object) -> CapacityInputs:
         "weights_mib": WEIGHTS_MIB,
         "precision": "fp32",
         "max_batch_tokens": 1024,
-        "max_inflight_requests": 8,
-        "max_inflight_bytes": 4 << 20,
-        "max_texts_per_request": 256,
+        # The admission bounds default to the core's (the CLI's defaults too).
+        **{
+            name: Settings.model_fields[name].default
+            for name in ("max_inflight_requests", "max_inflight_bytes", "max_texts_per_request")
+        },
     }
     values.update(overrides)
     return CapacityInputs(**values)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ class Case:
     precision: str = "fp32"
     max_batch_tokens: int = 1024
     weights_bytes: int = WEIGHTS_BYTES
-    inflight_requests: int = 8
+    inflight_requests: int = 32
     inflight_bytes: int = 4 << 20
     texts_per_request: int = 256
 
@@ -174,8 +174,8 @@ def test_default_values_use_the_built_models_weights() -> None:
 def test_default_plan_is_one_worker_on_one_cpu() -> None:
     resources = render().container("core")["resources"]
     assert resources == {
-        "requests": {"cpu": "1000m", "memory": "369Mi"},
-        "limits": {"cpu": "1000m", "memory": "462Mi"},
+        "requests": {"cpu": "1000m", "memory": "417Mi"},
+        "limits": {"cpu": "1000m", "memory": "522Mi"},
     }
 
 
@@ -196,8 +196,8 @@ def test_explicit_resources_override_the_plan() -> None:
 @pytest.mark.parametrize(
     ("limits", "complaint"),
     [
-        # 2 workers x 1 thread need 409 MiB (see docs/worker-math.md).
-        ({"cpu": "2", "memory": "408Mi"}, "core.resources.limits.memory"),
+        # 2 workers x 1 thread need 457 MiB (see docs/worker-math.md).
+        ({"cpu": "2", "memory": "456Mi"}, "core.resources.limits.memory"),
         ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
         ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
         ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
@@ -213,8 +213,8 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
 @pytest.mark.parametrize(
     "limits",
     [
-        {"cpu": "2", "memory": "409Mi"},
-        {"cpu": "2000m", "memory": "428867584"},  # 409 MiB in bytes
+        {"cpu": "2", "memory": "457Mi"},
+        {"cpu": "2000m", "memory": "479199232"},  # 457 MiB in bytes
         {"cpu": 2, "memory": "0.5Gi"},
         {"cpu": "2.5", "memory": "1G"},
     ],

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     )
     # --- Admission (both transports together; docs/core.md, docs/worker-math.md) ---
     max_inflight_requests: int = Field(
-        8,
+        32,
         ge=1,
         le=4096,
         description="Requests admitted at once (tokenizing, queued or computing); more get "
