@@ -9,16 +9,20 @@ after waiting, and the next request is served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import RunningCore, core_settings
 
 from tandem.admission import (
@@ -211,7 +215,9 @@ def small_core(model_dir: Path) -> Iterator[RunningCore]:
         model_dir,
         max_texts_per_request=MAX_TEXTS,
         max_inflight_requests=2,
-        max_inflight_bytes=2 * MAX_TEXTS * 8192,
+        # Two max-size requests: the gate counts their bodies and messages,
+        # a little more than their texts (quotes, commas, field tags).
+        max_inflight_bytes=2 * MAX_TEXTS * (8192 + 16),
         max_queue_texts=2 * MAX_TEXTS,
         max_queue_tokens=2 * MAX_TEXTS * 256,
         access_log=False,
@@ -294,3 +300,87 @@ def test_a_request_that_cannot_make_its_deadline_is_refused_not_timed_out(
             assert running.result().status_code == 200
         metrics = httpx.get(small_core.metrics_url).text
         assert 'tandem_core_admission_refused_requests_total{reason="deadline"}' in metrics
+
+
+# --- Admission comes before parsing: a refused call costs its raw bytes only ------------
+
+
+@contextlib.contextmanager
+def _bodies_held_open(core: RunningCore, count: int) -> Iterator[None]:
+    """``count`` POST /v1/embed whose bodies never arrive: each holds an admission place.
+
+    The place is taken from Content-Length before the body is read
+    (http_api/admission.py), so these fill the gate without sending a byte
+    of text: the gate is full, deterministically, for as long as they stay open.
+    """
+    address = urlsplit(core.http_url)
+    sockets = []
+    try:
+        for _ in range(count):
+            held = socket.create_connection((address.hostname, address.port), timeout=10)
+            sockets.append(held)
+            held.sendall(
+                b"POST /v1/embed HTTP/1.1\r\nHost: core\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            )
+        deadline = time.monotonic() + 10
+        while (
+            "tandem_core_admitted_requests " + f"{count}.0" not in httpx.get(core.metrics_url).text
+        ):
+            assert time.monotonic() < deadline, "the held bodies were not admitted"
+            time.sleep(0.02)
+        yield
+    finally:
+        for held in sockets:
+            held.close()
+
+
+def test_at_capacity_calls_are_refused_before_they_are_parsed(small_core: RunningCore) -> None:
+    """With the gate full, malformed calls get RESOURCE_EXHAUSTED / 429, not a parse error:
+    refusal comes before parsing. Health and readiness are still answered."""
+    not_utf8 = bytes([1 << 3 | 2, 5]) + b"abc\xff\xfe"  # texts[0] with invalid UTF-8
+    with (
+        grpc.insecure_channel(small_core.grpc_target) as channel,
+        _bodies_held_open(small_core, small_core.settings.max_inflight_requests),
+    ):
+        raw_embed = channel.unary_unary(
+            "/tandem.inference.v1.EmbeddingService/Embed",
+            request_serializer=lambda raw: raw,
+            response_deserializer=pb.EmbedResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            raw_embed(not_utf8, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+        with httpx.Client(base_url=small_core.http_url, timeout=10) as client:
+            reply = client.post(
+                "/v1/embed", content=b'{"texts": [', headers={"Content-Type": "application/json"}
+            )
+            assert reply.status_code == 429, reply.text
+            assert reply.json()["error"]["code"] == "overloaded"
+            assert int(reply.headers["retry-after"]) >= 1
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/v1/model").status_code == 200
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=10
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    # The places are released with the connections: the same bad call is now parsed.
+    deadline = time.monotonic() + 10
+    while True:
+        code = grpc.StatusCode.OK
+        with grpc.insecure_channel(small_core.grpc_target) as channel:
+            try:
+                channel.unary_unary(
+                    "/tandem.inference.v1.EmbeddingService/Embed",
+                    request_serializer=lambda raw: raw,
+                    response_deserializer=pb.EmbedResponse.FromString,
+                )(not_utf8, timeout=10)
+            except grpc.RpcError as exc:
+                code = exc.code()
+        if code is grpc.StatusCode.INVALID_ARGUMENT or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    reply = httpx.post(f"{small_core.http_url}/v1/embed", json={"texts": ["after"]}, timeout=30)
+    assert reply.status_code == 200

@@ -18,7 +18,13 @@ from tandem.settings import Settings
 def _openapi(settings: Settings) -> dict[str, Any]:
     metrics = CoreMetrics()
     app = create_app(
-        AppContext(Lifecycle(metrics), metrics, settings.default_timeout_s, access_log=False),
+        AppContext(
+            Lifecycle(metrics),
+            metrics,
+            settings.default_timeout_s,
+            access_log=False,
+            max_body_bytes=settings.max_request_bytes,
+        ),
         ApiLimits(
             settings.max_request_bytes, settings.max_texts_per_request, settings.max_text_bytes
         ),

@@ -202,7 +202,13 @@ def _http_config(
     settings: Settings, lifecycle: Lifecycle, metrics: CoreMetrics, tracing: Tracing
 ) -> uvicorn.Config:
     app = create_app(
-        AppContext(lifecycle, metrics, settings.default_timeout_s, settings.access_log),
+        AppContext(
+            lifecycle,
+            metrics,
+            settings.default_timeout_s,
+            settings.access_log,
+            max_body_bytes=settings.max_request_bytes,
+        ),
         ApiLimits(
             settings.max_request_bytes, settings.max_texts_per_request, settings.max_text_bytes
         ),

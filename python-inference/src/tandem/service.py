@@ -7,9 +7,10 @@ limits, error codes and behaviour are identical on both edges.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -120,16 +121,34 @@ class EmbeddingService:
         self._metrics = metrics
         self._tracer = tracer or trace.NoOpTracer()
 
-    async def embed(self, command: EmbedCommand, deadline: float) -> EmbedResult:
+    @contextlib.contextmanager
+    def reserve(self, message_bytes: int) -> Iterator[None]:
+        """Admission for a request not parsed yet, sized by its raw message or body.
+
+        The edges enter this before they parse anything (grpc_api/servicer.py,
+        http_api/admission.py): a refused call then costs only its raw bytes.
+        The raw size bounds the texts' UTF-8 bytes from above (the encoding
+        adds field tags, lengths, quotes, escapes), so the gate's byte bound
+        holds. Inside, call ``embed(..., reserved=True)``.
+        """
+        with self._admission.admit(message_bytes):
+            yield
+
+    async def embed(
+        self, command: EmbedCommand, deadline: float, *, reserved: bool = False
+    ) -> EmbedResult:
         """Embed ``command.texts``; ``deadline`` is in event-loop time.
 
         Validation, then admission (admission.py) before any work that costs
         memory or CPU: a request the core cannot hold or cannot finish before
-        its deadline is refused at once with Overloaded.
+        its deadline is refused at once with Overloaded. ``reserved``: the
+        caller already holds a place from ``reserve`` for this request.
         """
         request_bytes = self.validate(command)
         admission = self._admission
         admission.check_deadline(MIN_TOKENS_PER_TEXT * len(command.texts), deadline)
+        if reserved:
+            return await self._embed_admitted(command, deadline)
         with admission.admit(request_bytes):
             return await self._embed_admitted(command, deadline)
 

@@ -8,6 +8,12 @@ the caller nothing. So the deserializer returns an ``UndecodableRequest``
 instead, and the servicer answers INVALID_ARGUMENT naming the field
 (``texts[3]``). Bytes are never replaced: a text that is not valid UTF-8 is
 refused, not embedded as something else.
+
+Parsing waits for admission: the server's deserializer only wraps the bytes
+it received (``RawEmbedRequest``), the servicer enters the admission gate
+with their size (an upper bound of the texts' UTF-8 bytes) and parses only
+once admitted. A call refused for capacity so costs its raw message and
+nothing more: no parsed message, no Python strings.
 """
 
 from __future__ import annotations
@@ -30,6 +36,21 @@ class UndecodableRequest:
     message: str
     param: str | None = None  # the field, e.g. texts[3], when known
     code: str = "invalid_message"
+
+
+@dataclass(frozen=True, slots=True)
+class RawEmbedRequest:
+    """An EmbedRequest as received, not yet parsed (parse after admission)."""
+
+    data: bytes
+
+    def parse(self) -> pb.EmbedRequest | UndecodableRequest:
+        return decode_embed_request(self.data)
+
+
+def read_embed_request(data: bytes) -> RawEmbedRequest:
+    """The Embed request deserializer: keep the bytes, parse nothing yet."""
+    return RawEmbedRequest(data)
 
 
 def decode_embed_request(data: bytes) -> pb.EmbedRequest | UndecodableRequest:

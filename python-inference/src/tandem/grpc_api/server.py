@@ -9,7 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from tandem.grpc_api.decoding import decode_embed_request
+from tandem.grpc_api.decoding import read_embed_request
 from tandem.grpc_api.servicer import EmbeddingServicer
 from tandem.grpc_api.tracing import RpcSpans
 from tandem.inference.v1 import inference_pb2 as pb
@@ -113,14 +113,16 @@ class GrpcEdge:
 def _add_embedding_service(servicer: EmbeddingServicer, server: grpc.aio.Server) -> None:
     """What pb_grpc.add_EmbeddingServiceServicer_to_server does, with Embed's own decoder.
 
-    decode_embed_request answers a message with invalid UTF-8 in a string
-    field with INVALID_ARGUMENT naming the field (decoding.py), where the
-    generated deserializer would make grpcio answer INTERNAL.
+    read_embed_request parses nothing: the servicer parses after admission,
+    so a refused call costs no parsed message (decoding.py), and answers a
+    message with invalid UTF-8 in a string field with INVALID_ARGUMENT naming
+    the field, where the generated deserializer would make grpcio answer
+    INTERNAL.
     """
     handlers = {
         "Embed": grpc.unary_unary_rpc_method_handler(
             servicer.Embed,
-            request_deserializer=decode_embed_request,
+            request_deserializer=read_embed_request,
             response_serializer=pb.EmbedResponse.SerializeToString,
         ),
         "GetModelInfo": grpc.unary_unary_rpc_method_handler(

@@ -8,7 +8,7 @@ import dataclasses
 import grpc
 
 from tandem.errors import CoreError, InvalidInput
-from tandem.grpc_api.decoding import UndecodableRequest
+from tandem.grpc_api.decoding import RawEmbedRequest, UndecodableRequest
 from tandem.grpc_api.errors import to_grpc_status
 from tandem.grpc_api.tracing import RpcSpans, record_failure
 from tandem.inference.v1 import inference_pb2 as pb
@@ -41,7 +41,7 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         self.last_call_at = 0.0  # loop time of the latest Embed call (for shutdown)
 
     async def Embed(
-        self, request: pb.EmbedRequest | UndecodableRequest, context: grpc.aio.ServicerContext
+        self, raw: RawEmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
         self.last_call_at = asyncio.get_running_loop().time()
         request_id_var.set(accept_request_id(_metadata(context, REQUEST_ID_KEY)))
@@ -51,19 +51,13 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         ):
             try:
                 service = self._lifecycle.service()
-                if isinstance(request, UndecodableRequest):
-                    raise InvalidInput(request.message, param=request.param, code=request.code)
-                command = EmbedCommand(
-                    texts=list(request.texts),
-                    model=request.model or None,
-                    normalize=request.normalize if request.HasField("normalize") else True,
-                    truncation=(
-                        Truncation.REJECT
-                        if request.truncation == pb.TRUNCATION_POLICY_REJECT
-                        else Truncation.TRUNCATE
-                    ),
-                )
-                record.result = await service.embed(command, self._deadline(context))
+                # Admit by the raw size before parsing (decoding.py): a refused
+                # call never becomes a parsed message or Python strings.
+                with service.reserve(len(raw.data)):
+                    command = _command(raw.parse())
+                    record.result = await service.embed(
+                        command, self._deadline(context), reserved=True
+                    )
             except CoreError as exc:
                 record.failed(exc.code)
                 status = to_grpc_status(exc)
@@ -93,6 +87,21 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         remaining = context.time_remaining()
         budget = self._default_timeout_s if remaining is None else float(remaining)
         return asyncio.get_running_loop().time() + budget
+
+
+def _command(request: pb.EmbedRequest | UndecodableRequest) -> EmbedCommand:
+    if isinstance(request, UndecodableRequest):
+        raise InvalidInput(request.message, param=request.param, code=request.code)
+    return EmbedCommand(
+        texts=list(request.texts),
+        model=request.model or None,
+        normalize=request.normalize if request.HasField("normalize") else True,
+        truncation=(
+            Truncation.REJECT
+            if request.truncation == pb.TRUNCATION_POLICY_REJECT
+            else Truncation.TRUNCATE
+        ),
+    )
 
 
 def _response(result: EmbedResult) -> pb.EmbedResponse:

@@ -18,6 +18,7 @@ class AppContext:
     metrics: CoreMetrics
     default_timeout_s: float
     access_log: bool
+    max_body_bytes: int  # what admission reserves for a body of undeclared length
 
 
 def get_context(request: Request) -> AppContext:

@@ -10,13 +10,14 @@ import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
-from tandem.http_api.decoding import Utf8CheckedRoute
+from tandem.http_api.admission import AdmittedRoute
 from tandem.http_api.deps import ContextDep, ServiceDep
 from tandem.http_api.schemas import EmbedBody, EmbedReply, ErrorReply, ModelReply
 from tandem.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
-router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=Utf8CheckedRoute)
+# AdmittedRoute: POST /v1/embed is admitted by its body size before the body is read.
+router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=AdmittedRoute)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorReply, "description": description}
@@ -26,7 +27,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         404: "Unknown model.",
         413: "Body too large.",
         415: "Content-Type is not application/json.",
-        429: "Queue full; retry after the Retry-After header's seconds.",
+        429: "At capacity (requests or bytes in flight, queue, or the deadline cannot be "
+        "met); retry after the Retry-After header's seconds.",
         503: "Not ready (loading the model) or shutting down.",
         504: "The deadline passed before the texts were computed.",
     }.items()
@@ -70,7 +72,10 @@ async def embed(
             normalize=body.normalize,
             truncation=Truncation.TRUNCATE if body.truncate else Truncation.REJECT,
         )
-        result = await service.embed(command, asyncio.get_running_loop().time() + timeout_s)
+        # AdmittedRoute already holds this request's place (sized by its body).
+        result = await service.embed(
+            command, asyncio.get_running_loop().time() + timeout_s, reserved=True
+        )
         record.result = result
         return Response(
             _encode(result),
