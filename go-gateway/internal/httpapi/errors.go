@@ -183,10 +183,12 @@ func fromUpstream(e *upstream.Error) *apiError {
 			Message: "the requested model is not served here", cause: e}
 	case codes.ResourceExhausted:
 		if !e.Overloaded() {
-			// gRPC's message size limit, not load: deterministic, so 413
-			// (not a retryable 429). The limits are derived from the request
-			// limits (upstream.MessageLimitsFor), so only a request near
-			// every limit at once, or a huge model name, gets here.
+			// The gateway refused to send a message over its send limit
+			// (upstream.MessageTooLargeError): deterministic, so 413, not a
+			// retryable 429. The limits are derived from the request limits
+			// (upstream.MessageLimitsFor), so only a request near every
+			// limit at once, or a huge model name, gets here. Any
+			// RESOURCE_EXHAUSTED from the wire is overload: 429 below.
 			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: codeRequestTooLarge,
 				Message: "the request is too large for the inference backend; send fewer or shorter inputs", cause: e}
 		}

@@ -52,9 +52,12 @@ func TestUpstreamStatusMapping(t *testing.T) {
 		{"overloaded with retry info", &upstream.Error{Code: codes.ResourceExhausted, RetryDelay: 2500 * time.Millisecond},
 			429, codeUpstreamOverloaded, "", 2500 * time.Millisecond},
 		{"overloaded without retry info", &upstream.Error{Code: codes.ResourceExhausted, Reason: "overloaded"}, 429, codeUpstreamOverloaded, "", time.Second},
-		// gRPC's own size check sends no details: deterministic, never a 429.
-		{"message too large", &upstream.Error{Code: codes.ResourceExhausted, Message: "grpc: trying to send message larger than max"},
+		// Refused by the gateway before sending: deterministic, never a 429.
+		{"message too large", &upstream.Error{Code: codes.ResourceExhausted, TooLarge: true},
 			413, codeRequestTooLarge, "", 0},
+		// From the wire without details (grpcio's own limits, a proxy): overload, 429 after 1 s.
+		{"resource exhausted without details", &upstream.Error{Code: codes.ResourceExhausted, Message: "Concurrent RPC limit exceeded!"},
+			429, codeUpstreamOverloaded, "", time.Second},
 		{"deadline", &upstream.Error{Code: codes.DeadlineExceeded}, 504, codeUpstreamTimeout, "", 0},
 		{"unavailable", &upstream.Error{Code: codes.Unavailable}, 503, codeUpstreamUnavailable, "", 0},
 		{"canceled", &upstream.Error{Code: codes.Canceled}, 499, codeClientClosedRequest, "", 0},

@@ -107,7 +107,7 @@ func New(cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing tel
 			grpc.MaxCallSendMsgSize(sizes.Send),
 			grpc.MaxCallRecvMsgSize(sizes.Receive),
 		),
-		grpc.WithChainUnaryInterceptor(metricsInterceptor(m)),
+		grpc.WithChainUnaryInterceptor(metricsInterceptor(m), sendLimitInterceptor(sizes.Send)),
 		grpc.WithStatsHandler(attemptCounter{}),
 		grpc.WithUserAgent("tandem-gateway"),
 	}

@@ -291,6 +291,19 @@ func TestErrorDetailsAreDecoded(t *testing.T) {
 	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.RetryDelay != 3*time.Second {
 		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED with a 3s retry delay", err)
 	}
+	if !ue.Overloaded() {
+		t.Errorf("the core's RESOURCE_EXHAUSTED is not overload: %#v", ue)
+	}
+
+	// Without ErrorInfo or RetryInfo (grpcio's own limits, a proxy): still
+	// overload, never the deterministic size error.
+	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		return nil, status.Error(codes.ResourceExhausted, "Concurrent RPC limit exceeded!")
+	})
+	_, err = embedOne(t.Context(), c)
+	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.TooLarge || !ue.Overloaded() {
+		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED that is overload", err)
+	}
 }
 
 func TestContractViolationIsReported(t *testing.T) {

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,11 @@ type Error struct {
 	// RetryDelay comes from a google.rpc.RetryInfo detail; zero if the core
 	// sent none.
 	RetryDelay time.Duration
+	// TooLarge marks a request the gateway refused to send because its
+	// encoded size is over the send limit (MessageTooLargeError). Code is
+	// then RESOURCE_EXHAUSTED, as gRPC's own size check would say, but the
+	// error is deterministic: the same request fails the same way every time.
+	TooLarge bool
 
 	err error
 }
@@ -46,8 +52,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.err }
 
+// MessageTooLargeError is a request message over the send limit
+// (MessageLimitsFor), refused by the gateway before anything is sent.
+type MessageTooLargeError struct {
+	Size  int
+	Limit int
+}
+
+func (e *MessageTooLargeError) Error() string {
+	return fmt.Sprintf("the request message is %d bytes, over the send limit of %d", e.Size, e.Limit)
+}
+
 // newStatusError converts an error returned by a gRPC call.
 func newStatusError(method string, err error) *Error {
+	if tooLarge, ok := errors.AsType[*MessageTooLargeError](err); ok {
+		return &Error{Method: method, Code: codes.ResourceExhausted, Message: tooLarge.Error(), TooLarge: true, err: err}
+	}
 	st := status.Convert(err)
 	e := &Error{Method: method, Code: st.Code(), Message: st.Message(), err: err}
 	for _, d := range st.Details() {
@@ -75,12 +95,15 @@ func newContractError(method, format string, args ...any) *Error {
 	return &Error{Method: method, Code: codes.Internal, Message: "contract violation: " + fmt.Sprintf(format, args...)}
 }
 
-// Overloaded tells the two kinds of RESOURCE_EXHAUSTED apart. The core's
-// admission control sends it with a google.rpc.ErrorInfo reason and a
-// RetryInfo (python-inference/src/tandem/grpc_api/errors.py): the core is
-// busy, and the same request may succeed later. gRPC's own message size
-// check (on either side) sends it with neither: the request is too large and
-// will fail the same way every time, so it must not be retried.
+// Overloaded reports whether the core (or gRPC on its way) refused the call
+// for capacity, so the same request may succeed later. Every
+// RESOURCE_EXHAUSTED from the wire is that: the core's admission control
+// (with a google.rpc.ErrorInfo reason and a RetryInfo,
+// python-inference/src/tandem/grpc_api/errors.py) or a transport limit.
+// The deterministic size case never reaches the wire: the gateway knows the
+// encoded size of what it sends and refuses an oversized message itself
+// (TooLarge, sendLimitInterceptor). The core's receive limit is derived from
+// the same request limits, so a message the gateway sends always fits it.
 func (e *Error) Overloaded() bool {
-	return e.Code == codes.ResourceExhausted && (e.Reason != "" || e.RetryDelay > 0)
+	return e.Code == codes.ResourceExhausted && !e.TooLarge
 }

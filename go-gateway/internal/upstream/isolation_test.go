@@ -205,8 +205,12 @@ func TestMessageLargerThanTheSendLimitFailsLocallyAsNotOverloaded(t *testing.T) 
 
 	_, err := c.Embed(t.Context(), upstream.EmbedRequest{Texts: []string{strings.Repeat("a", limit)}, Truncate: true})
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.Overloaded() {
-		t.Fatalf("err = %v, want RESOURCE_EXHAUSTED that is not overload", err)
+	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || !ue.TooLarge || ue.Overloaded() {
+		t.Fatalf("err = %v, want RESOURCE_EXHAUSTED that is too large, not overload", err)
+	}
+	var tooLarge *upstream.MessageTooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Limit != limit || tooLarge.Size <= limit {
+		t.Errorf("err = %v, want a MessageTooLargeError with the size over limit %d", err, limit)
 	}
 	if got := core.EmbedCalls(); got != 0 {
 		t.Errorf("the core got %d calls for a message over the limit", got)

@@ -1,7 +1,11 @@
 package upstream
 
 import (
+	"context"
+
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 )
@@ -44,5 +48,22 @@ func MessageLimitsFor(l config.Limits, maxDimension int) MessageLimits {
 	return MessageLimits{
 		Send:    int(texts) + l.MaxInputs*perText + messageOverhead,
 		Receive: l.MaxInputs*(4*maxDimension+embeddingOverhead) + messageOverhead,
+	}
+}
+
+// sendLimitInterceptor refuses a request whose encoded size is over limit
+// before it is sent, with a MessageTooLargeError (413 at the HTTP edge).
+// grpc-go's MaxCallSendMsgSize checks the same size, but answers
+// RESOURCE_EXHAUSTED like an overloaded core does; checking here first keeps
+// the deterministic case apart from overload, whose RESOURCE_EXHAUSTED is
+// retryable (Error.Overloaded). proto.Size is what the codec will encode.
+func sendLimitInterceptor(limit int) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if m, ok := req.(proto.Message); ok {
+			if size := proto.Size(m); size > limit {
+				return &MessageTooLargeError{Size: size, Limit: limit}
+			}
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 }
