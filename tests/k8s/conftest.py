@@ -118,6 +118,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "test_core_readiness",
         "test_balancing",
         "test_resources",
+        "test_abuse",
         "test_disruption",
         "test_tracing",
     ]

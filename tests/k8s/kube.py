@@ -191,6 +191,21 @@ class Release:
         )
 
     # -- reads through the API server's pod proxy --------------------------------
+    def working_sets(self, container: str) -> dict[str, int]:
+        """Each pod's `container` memory working set (bytes), from the kubelet's summary API."""
+        out: dict[str, int] = {}
+        for node in {p.spec.node_name for p in self.pods(container)}:
+            response = self.core.connect_get_node_proxy_with_path(
+                node, "stats/summary", _request_timeout=15, _preload_content=False
+            )
+            for pod in json.loads(response.data).get("pods", []):
+                if pod["podRef"]["namespace"] != self.namespace:
+                    continue
+                for c in pod.get("containers", []):
+                    if c["name"] == container and "memory" in c:
+                        out[pod["podRef"]["name"]] = int(c["memory"].get("workingSetBytes", 0))
+        return out
+
     def pod_get(self, pod: str, port: int, path: str) -> str:
         text: str = self.core.connect_get_namespaced_pod_proxy_with_path(
             f"{pod}:{port}", self.namespace, path.lstrip("/"), _request_timeout=15
@@ -210,6 +225,39 @@ class Release:
             _request_timeout=30,
         )
         return out
+
+
+class PeakMemory:
+    """Samples the working set of a component's containers once a second; keeps each pod's peak.
+
+    The kubelet refreshes its stats every ~10 s, so short spikes can be missed:
+    a peak is a lower bound, which is why the tests also assert no restart and
+    no OOM kill, which the kernel reports however short the spike.
+    """
+
+    def __init__(self, release: Release, component: str) -> None:
+        self.release = release
+        self.component = component
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=20)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for pod, ws in self.release.working_sets(self.component).items():
+                    self.peaks[pod] = max(self.peaks.get(pod, 0), ws)
+            except Exception:  # a missed sample is only a missed sample
+                pass
+            self._stop.wait(1)
 
 
 def is_ready(pod: V1Pod) -> bool:
@@ -347,6 +395,7 @@ class LoadRun:
         words: int = 12,
         timeout: float = 20,
         max_requests: int = 50_000,
+        shape: str = "texts",
     ) -> None:
         self.release = release
         self.name = f"e2e-load-{secrets.token_hex(3)}"
@@ -364,6 +413,7 @@ class LoadRun:
             f"--words={words}",
             f"--timeout={timeout}",
             f"--run-id={self.name}",
+            f"--shape={shape}",
         ]
 
     def __enter__(self) -> Self:

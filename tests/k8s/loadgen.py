@@ -51,6 +51,14 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds, at most 600")
     parser.add_argument("--max-requests", type=int, default=20000, help="at most 200000")
+    parser.add_argument(
+        "--shape",
+        choices=("texts", "flood"),
+        default="texts",
+        help="texts: --texts texts of --words words; flood: one body of --flood-bytes "
+        "filled with empty strings (an attacker's item flood, expected to be refused)",
+    )
+    parser.add_argument("--flood-bytes", type=int, default=(4 << 20) - 64)
     parser.add_argument("--texts", type=int, default=2, help="texts per request")
     parser.add_argument("--words", type=int, default=12, help="words per text")
     parser.add_argument("--timeout", type=float, default=30.0)
@@ -72,7 +80,16 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
+    # The flood body is the same for every request: built once, so the load
+    # pod's memory does not grow with the concurrency.
+    flood = b""
+    if args.shape == "flood":
+        items = max(1, (min(args.flood_bytes, 64 << 20) - 40) // 3)
+        flood = b'{"model":"all-MiniLM-L6-v2","input":[' + b",".join([b'""'] * items) + b"]}"
+
     def body(i: int) -> bytes:
+        if flood:
+            return flood
         texts = [
             " ".join(f"word{(i * 7 + k * 13 + w) % 997}" for w in range(args.words))
             + f" request {i} text {k}"

@@ -103,30 +103,12 @@ def test_core_resources_are_the_worker_math(release: Release) -> None:
         ), metrics
 
 
-def _working_sets(release: Release, node: str) -> dict[str, int]:
-    """Each core container's memory working set: the kubelet's summary API, via the API server."""
-    response = release.core.connect_get_node_proxy_with_path(
-        node, "stats/summary", _request_timeout=15, _preload_content=False
-    )
-    summary = json.loads(response.data)
-    out = {}
-    for pod in summary.get("pods", []):
-        ref = pod["podRef"]
-        if ref["namespace"] != release.namespace:
-            continue
-        for c in pod.get("containers", []):
-            if c["name"] == "core" and "memory" in c:
-                out[ref["name"]] = int(c["memory"].get("workingSetBytes", 0))
-    return out
-
-
 def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
     release = settled
     values = release.values()
     limit = _worker_math(values)["memory_limit_mib"] << 20
     metrics_port = int(values["core"]["ports"]["metrics"])
     cores = release.pods("core")
-    node = cores[0].spec.node_name
     peaks: dict[str, int] = {}
     queued: list[float] = []
     stop = threading.Event()
@@ -135,7 +117,7 @@ def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
         # A missed sample is only a missed sample; the asserts below need some.
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                for pod, ws in _working_sets(release, node).items():
+                for pod, ws in release.working_sets("core").items():
                     peaks[pod] = max(peaks.get(pod, 0), ws)
             for p in cores:
                 with contextlib.suppress(Exception):
