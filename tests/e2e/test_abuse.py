@@ -325,9 +325,9 @@ FLOOD_TEXT = "word " * 1638  # 8190 bytes: the largest text the default limits a
 FLOOD_BODY = {"model": "all-MiniLM-L6-v2", "input": [FLOOD_TEXT] * 256}
 FLOOD_SECONDS = 60
 # What reaches the core at once: the gateway's in-flight limit (its default,
-# set explicitly here). gRPC reads and decodes each call's message before
-# admission sees it, so the calls being refused cost up to one message each
-# on top of the worker math: a known gap (docs/worker-math.md, "In flight").
+# set explicitly here). The core admits by the raw message size before it
+# parses (python-inference/src/tandem/grpc_api/decoding.py), so the calls it
+# refuses cost their raw bytes only, and the peak stays within the plan.
 GATEWAY_MAX_IN_FLIGHT = 32
 
 
@@ -355,14 +355,12 @@ def admission_stack(gateway_bin: Path, log_dir: Path) -> Iterator[Stack]:
     assert set(codes.values()) == {0}, f"unclean exit: {codes} (logs in {log_dir})"
 
 
-def _core_memory_bound_bytes() -> tuple[int, int]:
-    """The worker-math limit for the core as started here (same settings, same CPUs),
-    and that plus one maximum-size message per call the gateway can have open."""
+def _core_memory_limit_bytes() -> int:
+    """The worker-math limit for the core as started here (same settings, same CPUs)."""
     settings = Settings()
     plan = plan_for(settings, ModelManifest.read(settings.model_dir))
     assert plan.inflight_mib > 0
-    limit = plan.memory_limit_mib * (1 << 20)
-    return limit, limit + GATEWAY_MAX_IN_FLIGHT * settings.max_request_bytes
+    return plan.memory_limit_mib * (1 << 20)
 
 
 @dataclass(frozen=True)
@@ -408,16 +406,11 @@ def test_core_flood_of_max_size_requests_gets_200_or_429_not_504(core_flood: Flo
     assert core_flood.next_status == 200
 
 
-def test_core_flood_peak_rss_within_the_plan_and_the_gateways_in_flight(
-    core_flood: FloodResult,
-) -> None:
-    """Within the plan, plus the messages decoded before admission (the issue: 799 MB)."""
-    limit, bound = _core_memory_bound_bytes()
+def test_core_flood_peak_rss_within_the_plan(core_flood: FloodResult) -> None:
+    """Within the worker-math limit, no slack term (the issue: 799 MB against 392 MiB)."""
+    limit = _core_memory_limit_bytes()
     peak = core_flood.core_peak_rss
-    assert peak <= bound, (
-        f"core peak RSS {peak >> 20} MiB > {bound >> 20} MiB (worker-math limit {limit >> 20} MiB "
-        f"+ {GATEWAY_MAX_IN_FLIGHT} messages decoded before admission)"
-    )
+    assert peak <= limit, f"core peak RSS {peak >> 20} MiB > worker-math limit {limit >> 20} MiB"
 
 
 # --- Gateway to core: a busy core is not a sick core; a sick core is isolated -------
