@@ -39,8 +39,8 @@ HEADROOM = 0.25
 # What admitted requests hold (admission.py bounds requests and text bytes in
 # flight). Per byte of text: the gRPC message or HTTP body, the decoded
 # strings, the tokenizer's full-length encodings (before truncation), the
-# token arrays, and the messages of the calls being refused meanwhile (the
-# transport decodes them before admission sees them). Per text, whatever its
+# token arrays, and the raw messages of the calls being refused meanwhile
+# (admission comes before parsing, so only their bytes). Per text, whatever its
 # size: its vector, the response message and its encoding (JSON floats are
 # ~3x the float32 bytes). The factor is measured, not derived: 256 x 8 KB
 # texts, max_inflight_requests callers at once, 2 workers: peak RSS 425 MiB

@@ -102,7 +102,8 @@ class Settings(BaseSettings):
         4 << 20,
         ge=1024,
         le=1 << 30,
-        description="UTF-8 bytes of text admitted at once; at least one largest request "
+        description="Bytes admitted at once, counted as raw gRPC messages / HTTP bodies before "
+        "parsing (an upper bound of their text); at least one largest request "
         "(max_texts_per_request x max_text_bytes). A memory setting: see `tandem worker-math`.",
     )
     default_timeout_s: float = Field(
