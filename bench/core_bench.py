@@ -298,16 +298,28 @@ async def memory_by_workers(
     return rows
 
 
-def _plan(workers: int, weights_mib: float) -> Any:
-    """The worker math for ``workers`` single-threaded workers and the core's default limits."""
+def _plan(workers: int, weights_mib: float, **overrides: int) -> Any:
+    """The worker math for ``workers`` single-threaded workers and the core's default limits.
+
+    The calls in transit are the load's callers: ``max_inflight_requests`` at
+    once (the CLI's default), unless ``transit_calls`` says otherwise.
+    """
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    limits = {name: int(defaults[name]) for name in (
+        "max_batch_tokens", "max_inflight_requests", "max_inflight_bytes",
+        "max_texts_per_request", "max_request_bytes")}  # fmt: skip
+    limits.update(overrides)
+    limits.setdefault("transit_calls", limits["max_inflight_requests"])
     return plan_capacity(CapacityInputs(
         cpus=workers, workers=workers, threads_per_worker=1, weights_mib=weights_mib,
-        precision="fp32", max_batch_tokens=defaults["max_batch_tokens"],
-        max_inflight_requests=defaults["max_inflight_requests"],
-        max_inflight_bytes=defaults["max_inflight_bytes"],
-        max_texts_per_request=defaults["max_texts_per_request"],
+        precision="fp32", **limits,
     ))  # fmt: skip
+
+
+def send_limit(texts: int, text_bytes: int, body_bytes: int = 4 << 20) -> int:
+    """The gateway's largest message (go-gateway/internal/upstream/msgsize.go, _limits.tpl)."""
+    varint = 1 if text_bytes < 1 << 7 else 2 if text_bytes < 1 << 14 else 3
+    return min(texts * text_bytes, body_bytes) + texts * (1 + varint) + 1024
 
 
 async def memory_worst_case(
@@ -317,8 +329,11 @@ async def memory_worst_case(
 
     256 texts of 8190 bytes per request (max_texts_per_request x
     max_text_bytes), sent max_inflight_requests at a time by 2 workers: what
-    the plan's in-flight term is for. Requests beyond the admission bound are
-    refused at once (counted as errors by the load generator, expected here).
+    the plan's in-flight and transit terms are for. The core is configured as
+    the chart configures it: max_request_bytes = the gateway's send limit and
+    max_inflight_bytes = two of those (two largest requests admitted at once);
+    the callers are the calls in transit. Requests beyond the admission bound
+    are refused at once (counted as errors by the load generator, expected here).
     """
     words = load.corpus_file.read_text().split()
     line = " ".join(words).encode("ascii", "ignore").decode()  # 1 byte per character
@@ -329,18 +344,22 @@ async def memory_worst_case(
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
     at_once = int(defaults["max_inflight_requests"])
     workers = 2
+    texts = int(defaults["max_texts_per_request"])
+    limits = {"max_request_bytes": send_limit(texts, int(defaults["max_text_bytes"]))}
+    limits["max_inflight_bytes"] = 2 * limits["max_request_bytes"]
     env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": "1",
-           "TANDEM_CORE_CPUS": str(workers)}  # fmt: skip
+           "TANDEM_CORE_CPUS": str(workers),
+           **{f"TANDEM_CORE_{k.upper()}": str(v) for k, v in limits.items()}}  # fmt: skip
     core, ports = start_core(model_dir, log_dir, "mem-worst", **env)
     try:
         await LoadGenerator(load.binary, worst).run(
             target=f"127.0.0.1:{ports.core_grpc}", requests=min(budget.requests, 4 * at_once),
-            seconds=budget.seconds, texts=int(defaults["max_texts_per_request"]), concurrency=at_once,
+            seconds=budget.seconds, texts=texts, concurrency=at_once,
         )  # fmt: skip
         measured = peak_rss_mib(core)
     finally:
         core.stop()
-    plan = _plan(workers, weights_mib)
+    plan = _plan(workers, weights_mib, transit_calls=at_once, **limits)
     return {
         "workers": workers,
         "label": f"{workers} x 1, 256 x 8 KB texts, {at_once} requests at once (admission bound)",

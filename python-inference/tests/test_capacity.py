@@ -15,6 +15,7 @@ from tandem.capacity import (
     MIB,
     RESULT_BYTES_PER_TEXT,
     SESSION_OVERHEAD_MIB,
+    TRANSIT_BYTES_FACTOR,
     CapacityError,
     CapacityInputs,
     check_memory_limit,
@@ -36,8 +37,15 @@ def _inputs(**overrides: object) -> CapacityInputs:
         # The admission bounds default to the core's (the CLI's defaults too).
         **{
             name: Settings.model_fields[name].default
-            for name in ("max_inflight_requests", "max_inflight_bytes", "max_texts_per_request")
+            for name in (
+                "max_inflight_requests",
+                "max_inflight_bytes",
+                "max_texts_per_request",
+                "max_request_bytes",
+            )
         },
+        # The CLI's default: one gateway with the core's in-flight limit.
+        "transit_calls": Settings.model_fields["max_inflight_requests"].default,
     }
     values.update(overrides)
     return CapacityInputs(**values)  # type: ignore[arg-type]
@@ -49,7 +57,9 @@ def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
     model = math.ceil(WEIGHTS_MIB + SESSION_OVERHEAD_MIB)
     per_worker = math.ceil(1024 * ACTIVATION_BYTES_PER_TOKEN / MIB)
     assert (plan.model_copies, plan.model_mib, plan.per_worker_mib) == (1, model, per_worker)
-    assert plan.memory_request_mib == BASE_MIB + model + workers * per_worker + plan.inflight_mib
+    assert plan.memory_request_mib == (
+        BASE_MIB + model + workers * per_worker + plan.inflight_mib + plan.transit_mib
+    )
     assert plan.memory_limit_mib == math.ceil(plan.memory_request_mib * (1 + HEADROOM))
 
 
@@ -57,7 +67,11 @@ def test_multi_threaded_workers_each_hold_a_model_copy() -> None:
     plan = plan_capacity(_inputs(cpus=4, workers=2, threads_per_worker=2))
     assert plan.model_copies == 2
     assert plan.memory_request_mib == (
-        BASE_MIB + 2 * plan.model_mib + 2 * plan.per_worker_mib + plan.inflight_mib
+        BASE_MIB
+        + 2 * plan.model_mib
+        + 2 * plan.per_worker_mib
+        + plan.inflight_mib
+        + plan.transit_mib
     )
 
 
@@ -80,6 +94,26 @@ def test_admitted_requests_hold_their_text_bytes_and_their_results() -> None:
     assert smaller.inflight_mib * 2 in (plan.inflight_mib, plan.inflight_mib + 1)
     assert plan.memory_request_mib - smaller.memory_request_mib == (
         plan.inflight_mib - smaller.inflight_mib
+    )
+
+
+def test_calls_in_transit_hold_their_raw_messages() -> None:
+    # 3 gateways x 32 in flight, each call up to the gateway's send limit.
+    plan = plan_capacity(_inputs(transit_calls=96, max_request_bytes=2_098_944))
+    assert plan.transit_mib == math.ceil(96 * 2_098_944 * TRANSIT_BYTES_FACTOR / MIB)
+    one_gateway = plan_capacity(_inputs(transit_calls=32, max_request_bytes=2_098_944))
+    assert plan.memory_request_mib - one_gateway.memory_request_mib == (
+        plan.transit_mib - one_gateway.transit_mib
+    )
+    assert plan.transit_mib > 2 * one_gateway.transit_mib
+
+
+def test_the_default_byte_bound_admits_two_largest_messages() -> None:
+    """Two largest requests batch together: their raw messages fit the default bound."""
+    defaults = Settings.model_construct()  # the declared defaults, not the environment
+    assert defaults.max_inflight_bytes == 2 * defaults.max_request_bytes
+    assert defaults.max_inflight_bytes >= 2 * (
+        defaults.max_texts_per_request * (defaults.max_text_bytes + 3)
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.chart.helm import CHART, ROOT, Rendered, RenderError, render, render_error
+from tests.chart.test_message_limits import grpc_send_limit
 
 TANDEM_CLI = ROOT / ".venv" / "bin" / "tandem"
 WEIGHTS_BYTES = 90856960  # all-MiniLM-L6-v2 fp32, manifest.json weights_bytes
@@ -32,18 +33,38 @@ class Case:
     max_batch_tokens: int = 1024
     weights_bytes: int = WEIGHTS_BYTES
     inflight_requests: int = 32
-    inflight_bytes: int = 4 << 20
+    inflight_bytes: int = 0  # 0 = the chart's default: 2 x the gateway's send limit
     texts_per_request: int = 256
+    # Calls in transit: gateway pods (replicas, or the HPA's maxReplicas) x maxInFlight.
+    gateway_replicas: int = 1
+    gateway_max_replicas: int = 0  # > 0: the gateway autoscales up to this many pods
+    gateway_in_flight: int = 32
+    max_text_bytes: int = 8192  # with maxTextsPerRequest, sets the gateway's send limit
 
     def __str__(self) -> str:
         return (
             f"cpus={self.cpus:g},w={self.workers},t={self.threads},"
             f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes},"
-            f"inflight={self.inflight_requests}/{self.inflight_bytes}/{self.texts_per_request}"
+            f"inflight={self.inflight_requests}/{self.inflight_bytes}/{self.texts_per_request},"
+            f"gw={self.gateway_replicas}/{self.gateway_max_replicas}x{self.gateway_in_flight},"
+            f"text={self.max_text_bytes}"
         )
+
+    @property
+    def gateway_pods(self) -> int:
+        return self.gateway_max_replicas or self.gateway_replicas
 
     def values(self) -> dict[str, Any]:
         return {
+            "requestLimits": {"maxTextBytes": self.max_text_bytes},
+            "gateway": {
+                "replicas": self.gateway_replicas,
+                "autoscaling": {
+                    "enabled": bool(self.gateway_max_replicas),
+                    "maxReplicas": self.gateway_max_replicas or 6,
+                },
+                "settings": {"maxInFlight": self.gateway_in_flight},
+            },
             "core": {
                 "capacity": {
                     "cpus": self.cpus,
@@ -56,7 +77,7 @@ class Case:
                     "maxTextsPerRequest": self.texts_per_request,
                 },
                 "settings": {"precision": self.precision},
-            }
+            },
         }
 
 
@@ -82,7 +103,25 @@ CASES = [
     Case(cpus=2, inflight_requests=1, inflight_bytes=2 << 20),
     Case(cpus=2, inflight_requests=64, inflight_bytes=64 << 20, texts_per_request=1024),
     Case(cpus=4, inflight_requests=3, inflight_bytes=3_000_001, texts_per_request=7),
+    # The transit term: gateway pods x in flight, fixed and autoscaled, and
+    # other send limits (which also move the derived byte bound).
+    Case(cpus=2, gateway_replicas=3),
+    Case(cpus=2, gateway_replicas=3, gateway_max_replicas=10, gateway_in_flight=8),
+    Case(cpus=2, gateway_in_flight=1, inflight_requests=4),
+    Case(cpus=1, gateway_replicas=2, gateway_in_flight=256, max_text_bytes=512),
+    Case(cpus=2, texts_per_request=1024, max_text_bytes=65536, inflight_bytes=8 << 20),
+    Case(cpus=4, gateway_max_replicas=2, max_text_bytes=100, texts_per_request=3),
 ]
+
+
+def send_limit(case: Case) -> int:
+    """The gateway's send limit = the core's max_request_bytes (test_message_limits.py
+    pins it to the gateway's own numbers); here it is an input of the worker math."""
+    return grpc_send_limit(case.texts_per_request, case.max_text_bytes, 4 << 20)
+
+
+def inflight_bytes(case: Case) -> int:
+    return case.inflight_bytes or 2 * send_limit(case)
 
 
 def worker_math(case: Case) -> dict[str, Any] | str:
@@ -105,9 +144,13 @@ def worker_math(case: Case) -> dict[str, Any] | str:
         "--max-inflight-requests",
         str(case.inflight_requests),
         "--max-inflight-bytes",
-        str(case.inflight_bytes),
+        str(inflight_bytes(case)),
         "--max-texts-per-request",
         str(case.texts_per_request),
+        "--transit-calls",
+        str(case.gateway_pods * case.gateway_in_flight),
+        "--max-request-bytes",
+        str(send_limit(case)),
     ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode == 2:
@@ -149,7 +192,9 @@ def test_chart_plan_equals_worker_math(case: Case) -> None:
     assert float(env["TANDEM_CORE_CPUS"]) == plan["cpus"]
     assert int(env["TANDEM_CORE_MAX_BATCH_TOKENS"]) == case.max_batch_tokens
     assert int(env["TANDEM_CORE_MAX_INFLIGHT_REQUESTS"]) == case.inflight_requests
-    assert int(env["TANDEM_CORE_MAX_INFLIGHT_BYTES"]) == case.inflight_bytes
+    assert int(env["TANDEM_CORE_MAX_INFLIGHT_BYTES"]) == inflight_bytes(case)
+    assert int(env["TANDEM_CORE_MAX_REQUEST_BYTES"]) == send_limit(case)
+    assert int(env["TANDEM_CORE_TRANSIT_CALLS"]) == case.gateway_pods * case.gateway_in_flight
     assert int(env["TANDEM_CORE_MAX_TEXTS_PER_REQUEST"]) == case.texts_per_request
     assert env["TANDEM_CORE_PRECISION"] == case.precision
 
@@ -174,14 +219,14 @@ def test_default_values_use_the_built_models_weights() -> None:
 def test_default_plan_is_one_worker_on_one_cpu() -> None:
     resources = render().container("core")["resources"]
     assert resources == {
-        "requests": {"cpu": "1000m", "memory": "417Mi"},
-        "limits": {"cpu": "1000m", "memory": "522Mi"},
+        "requests": {"cpu": "1000m", "memory": "699Mi"},
+        "limits": {"cpu": "1000m", "memory": "874Mi"},
     }
 
 
 EXPLICIT = {
     "requests": {"cpu": "2", "memory": "400Mi"},
-    "limits": {"cpu": "2", "memory": "512Mi"},
+    "limits": {"cpu": "2", "memory": "800Mi"},
 }
 
 
@@ -196,8 +241,8 @@ def test_explicit_resources_override_the_plan() -> None:
 @pytest.mark.parametrize(
     ("limits", "complaint"),
     [
-        # 2 workers x 1 thread need 457 MiB (see docs/worker-math.md).
-        ({"cpu": "2", "memory": "456Mi"}, "core.resources.limits.memory"),
+        # 2 workers x 1 thread need 739 MiB (see docs/worker-math.md).
+        ({"cpu": "2", "memory": "738Mi"}, "core.resources.limits.memory"),
         ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
         ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
         ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
@@ -213,9 +258,9 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
 @pytest.mark.parametrize(
     "limits",
     [
-        {"cpu": "2", "memory": "457Mi"},
-        {"cpu": "2000m", "memory": "479199232"},  # 457 MiB in bytes
-        {"cpu": 2, "memory": "0.5Gi"},
+        {"cpu": "2", "memory": "739Mi"},
+        {"cpu": "2000m", "memory": "774897664"},  # 739 MiB in bytes
+        {"cpu": 2, "memory": "0.75Gi"},  # 768 MiB,
         {"cpu": "2.5", "memory": "1G"},
     ],
 )

@@ -360,6 +360,7 @@ def _core_memory_limit_bytes() -> int:
     settings = Settings()
     plan = plan_for(settings, ModelManifest.read(settings.model_dir))
     assert plan.inflight_mib > 0
+    assert plan.transit_mib > 0
     return plan.memory_limit_mib * (1 << 20)
 
 

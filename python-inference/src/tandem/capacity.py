@@ -4,7 +4,9 @@
     model copies = 1 when workers are single-threaded (they share one ORT session),
                    else one per worker (each needs its own intra-op thread pool)
     in flight    = admitted bytes x bytes factor + admitted requests x texts x result bytes
+    transit      = transit calls x max request bytes x transit factor
     memory       = base + copies x model + workers x peak batch activations + in flight
+                   + transit
     request      = memory
     limit        = memory x (1 + headroom), rounded up to whole MiB
 
@@ -44,9 +46,24 @@ HEADROOM = 0.25
 # size: its vector, the response message and its encoding (JSON floats are
 # ~3x the float32 bytes). The factor is measured, not derived: 256 x 8 KB
 # texts, max_inflight_requests callers at once, 2 workers: peak RSS 425 MiB
-# over a 313 MiB plan without this term (bench/core_bench.py, section 4).
-INFLIGHT_BYTES_FACTOR = 20
+# over a 313 MiB plan without this term (bench/core_bench.py, section 4), when
+# the calls in transit had no term of their own. Re-fitted with that term:
+# with 8 callers (2 admitted, 6 in transit) the admitted requests held about
+# 33 MiB for 4 MiB of bound, so 10 still leaves room.
+INFLIGHT_BYTES_FACTOR = 10
 RESULT_BYTES_PER_TEXT = 8 * 1024
+# What calls in transit hold: admission comes before parsing, so a call that
+# arrives while the gate is full holds its raw message (at most
+# max_request_bytes) until it is refused, and nothing else. How many can be
+# in transit at once is set by the callers, not by the core: only gateways
+# reach a core (the chart's NetworkPolicy), each with at most its max in
+# flight calls open, so transit calls = gateway pods x gateway max in flight.
+# Measured, not derived (bench/core_bench.py memory_worst_case, 256 x 8 KB
+# messages of 2.0 MiB, 2 workers, the byte bound admitting 2 at once): peak
+# RSS 421 MiB with 8 callers and 647 MiB with 32, i.e. 9.4 MiB per caller in
+# transit, 4.7 raw messages' worth (grpc's receive buffers, the Python bytes,
+# the allocator's arenas across threads): 5.
+TRANSIT_BYTES_FACTOR = 5
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,10 @@ class CapacityInputs:
     max_inflight_requests: int  # admission bound: requests at once
     max_inflight_bytes: int  # admission bound: UTF-8 bytes of text at once
     max_texts_per_request: int
+    # Calls that can reach the core at once (gateway pods x gateway max in
+    # flight), each holding at most max_request_bytes of raw message.
+    transit_calls: int
+    max_request_bytes: int
     headroom: float = HEADROOM
 
 
@@ -76,6 +97,7 @@ class CapacityPlan:
     model_mib: int  # one session's weights and overhead
     per_worker_mib: int  # one worker's peak batch activations
     inflight_mib: int  # what the admitted requests can hold
+    transit_mib: int  # the raw messages of calls in transit (refused or not yet admitted)
     memory_request_mib: int
     memory_limit_mib: int
 
@@ -117,7 +139,12 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         )
         / MIB
     )
-    request = BASE_MIB + model_copies * model_mib + workers * per_worker_mib + inflight_mib
+    transit_mib = math.ceil(
+        inputs.transit_calls * inputs.max_request_bytes * TRANSIT_BYTES_FACTOR / MIB
+    )
+    request = (
+        BASE_MIB + model_copies * model_mib + workers * per_worker_mib + inflight_mib + transit_mib
+    )
     limit = math.ceil(request * (1 + inputs.headroom))
     return CapacityPlan(
         workers=workers,
@@ -129,6 +156,7 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         model_mib=model_mib,
         per_worker_mib=per_worker_mib,
         inflight_mib=inflight_mib,
+        transit_mib=transit_mib,
         memory_request_mib=request,
         memory_limit_mib=limit,
     )
@@ -143,8 +171,8 @@ def check_memory_limit(plan: CapacityPlan, limit_bytes: int | None) -> None:
         raise CapacityError(
             f"{plan.workers} workers need about {plan.memory_request_mib} MiB ({plan.base_mib} base"
             f" + {plan.model_copies} x {plan.model_mib} model + {plan.workers} x "
-            f"{plan.per_worker_mib} per worker + {plan.inflight_mib} in flight) but the "
-            f"memory limit is {limit_mib} MiB: lower TANDEM_CORE_WORKERS, "
-            "TANDEM_CORE_MAX_BATCH_TOKENS, TANDEM_CORE_MAX_INFLIGHT_REQUESTS or "
-            "TANDEM_CORE_MAX_INFLIGHT_BYTES, or raise the memory limit"
+            f"{plan.per_worker_mib} per worker + {plan.inflight_mib} in flight + "
+            f"{plan.transit_mib} in transit) but the memory limit is {limit_mib} MiB: lower "
+            "TANDEM_CORE_WORKERS, TANDEM_CORE_MAX_BATCH_TOKENS, TANDEM_CORE_MAX_INFLIGHT_REQUESTS, "
+            "TANDEM_CORE_MAX_INFLIGHT_BYTES or TANDEM_CORE_TRANSIT_CALLS, or raise the memory limit"
         )

@@ -48,10 +48,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     math.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     math.add_argument("--max-batch-tokens", type=int, default=1024)
     # The admission bounds default to the core's own defaults (settings.py).
-    for name in ("max_inflight_requests", "max_inflight_bytes", "max_texts_per_request"):
+    for name in (
+        "max_inflight_requests",
+        "max_inflight_bytes",
+        "max_texts_per_request",
+        "max_request_bytes",
+    ):
         math.add_argument(
             "--" + name.replace("_", "-"), type=int, default=Settings.model_fields[name].default
         )
+    math.add_argument(
+        "--transit-calls",
+        type=int,
+        default=0,
+        help="calls that can reach the core at once, each holding its raw message: gateway "
+        "pods x the gateway's max in flight (the chart derives it). 0 = --max-inflight-requests, "
+        "i.e. one gateway whose in-flight limit equals the core's (both default to 32)",
+    )
     math.add_argument("--model-dir", type=Path, default=None)
 
     args = parser.parse_args(argv)
@@ -116,6 +129,8 @@ def _worker_math(args: argparse.Namespace) -> int:
                 max_inflight_requests=args.max_inflight_requests,
                 max_inflight_bytes=args.max_inflight_bytes,
                 max_texts_per_request=args.max_texts_per_request,
+                transit_calls=args.transit_calls or args.max_inflight_requests,
+                max_request_bytes=args.max_request_bytes,
             )
         )
     except CapacityError as exc:

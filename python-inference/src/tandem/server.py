@@ -70,6 +70,8 @@ def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
             max_inflight_requests=settings.max_inflight_requests,
             max_inflight_bytes=settings.max_inflight_bytes,
             max_texts_per_request=settings.max_texts_per_request,
+            transit_calls=settings.transit_calls or settings.max_inflight_requests,
+            max_request_bytes=settings.max_request_bytes,
         )
     )
     check_memory_limit(plan, cgroups.memory_limit())

@@ -15,6 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tandem.model.manifest import Precision
 
 ENV_PREFIX = "TANDEM_CORE_"
+# The largest gRPC message / HTTP body. The admission byte bound defaults to
+# two of them, so two largest requests are admitted at once and can batch
+# together (raw messages carry a few bytes of framing per text, so a bound of
+# exactly max_texts x max_text_bytes x 2 would admit one).
+DEFAULT_MAX_REQUEST_BYTES = 4 << 20
 
 
 def default_model_dir() -> Path:
@@ -57,7 +62,10 @@ class Settings(BaseSettings):
     max_texts_per_request: int = Field(256, ge=1, le=4096, description="Texts in one request.")
     max_text_bytes: int = Field(8192, ge=16, le=1 << 20, description="UTF-8 bytes in one text.")
     max_request_bytes: int = Field(
-        4 << 20, ge=1024, le=64 << 20, description="Body size (HTTP) / message size (gRPC)."
+        DEFAULT_MAX_REQUEST_BYTES,
+        ge=1024,
+        le=64 << 20,
+        description="Body size (HTTP) / message size (gRPC).",
     )
 
     # --- Compute: resolved against the CPU quota by tandem.capacity ------------
@@ -99,12 +107,22 @@ class Settings(BaseSettings):
         "RESOURCE_EXHAUSTED / 429 at once. A memory setting: see `tandem worker-math`.",
     )
     max_inflight_bytes: int = Field(
-        4 << 20,
+        2 * DEFAULT_MAX_REQUEST_BYTES,
         ge=1024,
         le=1 << 30,
         description="Bytes admitted at once, counted as raw gRPC messages / HTTP bodies before "
         "parsing (an upper bound of their text); at least one largest request "
-        "(max_texts_per_request x max_text_bytes). A memory setting: see `tandem worker-math`.",
+        "(max_texts_per_request x max_text_bytes). Default: two of the default "
+        "max_request_bytes. A memory setting: see `tandem worker-math`.",
+    )
+    transit_calls: int = Field(
+        0,
+        ge=0,
+        le=1 << 20,
+        description="Calls that can reach this core at once (gateway pods x the gateway's max "
+        "in flight); each holds its raw message until admitted or refused. Only sizes the "
+        "memory plan checked at start-up; 0 = max_inflight_requests (one gateway with the "
+        "same in-flight limit). See `tandem worker-math`.",
     )
     default_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Deadline for calls that carry none."

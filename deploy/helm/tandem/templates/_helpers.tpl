@@ -128,24 +128,48 @@ made to both fails the tests.
                  else one per worker (each needs its own intra-op thread pool)
   model MiB    = ceil(weights MiB x precision factor + 16)      session overhead
   worker MiB   = ceil(maxBatchTokens x 40 KiB / 1 MiB)          peak batch activations
-  inflight MiB = ceil((maxInflightBytes x 20                    what admitted requests hold:
+  inflight MiB = ceil((maxInflightBytes x 10                    what admitted requests hold:
                  + maxInflightRequests x maxTextsPerRequest       text copies and tokenization,
                    x 8 KiB) / 1 MiB)                              results and responses
+                 maxInflightBytes: tandem.core.maxInflightBytes (0 = 2 x the send limit)
+  transit MiB  = ceil(transit calls x max request bytes x 5      raw messages of calls not
+                 / 1 MiB)
+                 transit calls = gateway pods (replicas, or      admitted yet or being refused
+                 autoscaling.maxReplicas) x gateway maxInFlight
+                 max request bytes = tandem.grpcMaxRequestBytes (_limits.tpl)
   request MiB  = 130 + copies x model + workers x worker        130: runtime base
-                 + inflight
+                 + inflight + transit
   limit MiB    = ceil(request x 1.25)                           25% headroom
 
 Returns JSON (read it with `include ... | fromJson`): the plan, the CPU
 quantity and the memory request and limit in MiB.
 */}}
+{{- define "tandem.core.maxInflightBytes" -}}
+{{- /* The core's admission byte bound: core.capacity.maxInflightBytes, or (0) two of the
+largest messages the gateway can send, so two largest requests are admitted at once and
+batch together (a raw message is a few bytes per text larger than its text). */ -}}
+{{- $given := int64 .Values.core.capacity.maxInflightBytes -}}
+{{- if $given -}}{{ $given }}{{- else -}}{{ mul 2 (int64 (include "tandem.grpcMaxRequestBytes" .)) }}{{- end -}}
+{{- end -}}
+
+{{- define "tandem.core.transitCalls" -}}
+{{- /* Calls that can reach one core at once: only gateways reach cores (the NetworkPolicy),
+every gateway balances over every core, and each has at most maxInFlight calls open. With
+autoscaling, the most pods the HPA may run. */ -}}
+{{- $g := .Values.gateway -}}
+{{- $pods := ternary $g.autoscaling.maxReplicas $g.replicas $g.autoscaling.enabled -}}
+{{- mul (int64 $pods) (int64 $g.settings.maxInFlight) -}}
+{{- end -}}
+
 {{- define "tandem.core.capacity" -}}
 {{- $c := .Values.core.capacity -}}
 {{- $precision := .Values.core.settings.precision -}}
-{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, ACTIVATION_BYTES_PER_TOKEN, HEADROOM, SESSION_WEIGHT_FACTOR, INFLIGHT_BYTES_FACTOR, RESULT_BYTES_PER_TEXT. */ -}}
+{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, ACTIVATION_BYTES_PER_TOKEN, HEADROOM, SESSION_WEIGHT_FACTOR, INFLIGHT_BYTES_FACTOR, RESULT_BYTES_PER_TEXT, TRANSIT_BYTES_FACTOR. */ -}}
 {{- $baseMiB := 130 -}}
 {{- $sessionOverheadMiB := 16 -}}
 {{- $activationBytesPerToken := 40960 -}}
-{{- $inflightBytesFactor := 20 -}}
+{{- $inflightBytesFactor := 10 -}}
+{{- $transitBytesFactor := 5 -}}
 {{- $resultBytesPerText := 8192 -}}
 {{- $weightFactor := get (dict "fp32" 1.0 "int8" 1.0) $precision -}}
 {{- $mib := 1048576 -}}
@@ -167,9 +191,11 @@ quantity and the memory request and limit in MiB.
 {{- $modelMiB := int64 (ceil (addf (mulf (divf $c.weightsBytes $mib) $weightFactor) $sessionOverheadMiB)) -}}
 {{- /* Integer ceil(a / b) = (a + b - 1) / b: exact, no float rounding. */ -}}
 {{- $perWorkerMiB := div (add (mul $c.maxBatchTokens $activationBytesPerToken) (sub $mib 1)) $mib -}}
-{{- $inflightBytes := add (mul (int64 $c.maxInflightBytes) $inflightBytesFactor) (mul (int64 $c.maxInflightRequests) (int64 $c.maxTextsPerRequest) $resultBytesPerText) -}}
+{{- $inflightBytes := add (mul (int64 (include "tandem.core.maxInflightBytes" .)) $inflightBytesFactor) (mul (int64 $c.maxInflightRequests) (int64 $c.maxTextsPerRequest) $resultBytesPerText) -}}
 {{- $inflightMiB := div (add $inflightBytes (sub $mib 1)) $mib -}}
-{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $workers $perWorkerMiB) $inflightMiB -}}
+{{- $transitBytes := mul (int64 (include "tandem.core.transitCalls" .)) (int64 (include "tandem.grpcMaxRequestBytes" .)) $transitBytesFactor -}}
+{{- $transitMiB := div (add $transitBytes (sub $mib 1)) $mib -}}
+{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $workers $perWorkerMiB) $inflightMiB $transitMiB -}}
 {{- /* ceil(request x 1.25) = ceil(request x 5 / 4) */ -}}
 {{- $limitMiB := div (add (mul $requestMiB 5) 3) 4 -}}
 {{- /* CPU as millicores: "1" CPU is "1000m"; never "M" (mega) or a float that Kubernetes would round. */ -}}
@@ -182,6 +208,7 @@ quantity and the memory request and limit in MiB.
       "modelMiB" $modelMiB
       "perWorkerMiB" $perWorkerMiB
       "inflightMiB" $inflightMiB
+      "transitMiB" $transitMiB
       "memoryRequestMiB" $requestMiB
       "memoryLimitMiB" $limitMiB
       "cpu" (printf "%dm" $cpuMillis)
@@ -204,7 +231,7 @@ its CPU limit is below its thread count.
 {{- $limitBytes := include "tandem.bytes" (dict "quantity" . "what" "core.resources.limits.memory") | int64 -}}
 {{- $needBytes := mul (int64 $plan.memoryRequestMiB) 1048576 -}}
 {{- if lt $limitBytes $needBytes -}}
-{{- fail (printf "core.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d, %d MiB in flight); the core would refuse to start. Raise the limit, or lower core.capacity.workers, maxBatchTokens, maxInflightRequests or maxInflightBytes" (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens) (int64 $plan.inflightMiB)) -}}
+{{- fail (printf "core.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d, %d MiB in flight, %d MiB in transit); the core would refuse to start. Raise the limit, or lower core.capacity.workers, maxBatchTokens, maxInflightRequests or maxInflightBytes, or the gateway's pods x maxInFlight" (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens) (int64 $plan.inflightMiB) (int64 $plan.transitMiB)) -}}
 {{- end -}}
 {{- end -}}
 {{- with (($explicit.limits | default dict).cpu) -}}
