@@ -34,7 +34,7 @@ from tandem.admission import (
 )
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
-from tandem.errors import Overloaded
+from tandem.errors import DeadlineExceeded, Overloaded
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.metrics import CoreMetrics
@@ -43,8 +43,9 @@ from tandem.metrics import CoreMetrics
 class FixedRate:
     """A service rate with a fixed answer, for the gate's unit tests."""
 
-    def __init__(self, wait_s: float | None) -> None:
+    def __init__(self, wait_s: float | None, tokens_per_second: float = 0.0) -> None:
         self.wait_s = wait_s
+        self.tokens_per_second = tokens_per_second
         self.asked: list[int] = []
 
     def wait_estimate_s(self, tokens: int) -> float | None:
@@ -53,11 +54,18 @@ class FixedRate:
 
 
 def _gate(
-    max_requests: int = 2, max_bytes: int = 100, wait_s: float | None = None, now: float = 0.0
+    max_requests: int = 2,
+    max_bytes: int = 100,
+    wait_s: float | None = None,
+    now: float = 0.0,
+    rate: float = 0.0,
 ) -> tuple[AdmissionGate, CoreMetrics]:
     metrics = CoreMetrics()
     gate = AdmissionGate(
-        AdmissionLimits(max_requests, max_bytes), FixedRate(wait_s), metrics, clock=lambda: now
+        AdmissionLimits(max_requests, max_bytes),
+        FixedRate(wait_s, rate),
+        metrics,
+        clock=lambda: now,
     )
     return gate, metrics
 
@@ -108,16 +116,41 @@ def test_the_place_is_released_however_the_request_ends() -> None:
 
 
 def test_a_request_that_cannot_finish_before_its_deadline_is_refused_with_a_hint() -> None:
-    gate, metrics = _gate(wait_s=12.0, now=100.0)
+    # 12 s at 1000 tokens/s: 500 tokens of its own after 11500 ahead of it.
+    gate, metrics = _gate(wait_s=12.0, now=100.0, rate=1000.0)
     with pytest.raises(Overloaded) as refused:
         gate.check_deadline(500, deadline=110.0)
-    assert "12.00 s" in refused.value.message
+    assert refused.value.message == (
+        "the core is at capacity: this request needs about 12.0 s (500 tokens after 11500 "
+        "tokens ahead of it) at this core's measured rate of 1.0k tokens/s; the deadline "
+        "leaves 10.0 s; retry later"
+    )
     assert refused.value.retry_after_s == pytest.approx(2.0)  # 12 s of work, 10 s of budget
     assert _refused(metrics, "deadline") == 1
     gate.check_deadline(500, deadline=112.5)  # fits: admitted
 
 
-def test_an_idle_or_unmeasured_pool_admits_any_deadline() -> None:
+def test_a_request_too_big_for_its_deadline_is_refused_on_an_idle_core() -> None:
+    # 256 texts x 256 tokens at 1900 tokens/s: about 34 s of its own work,
+    # against the 9.8 s the gateway's upstream deadline leaves.
+    tokens = 256 * 256
+    gate, metrics = _gate(wait_s=tokens / 1900, now=0.0, rate=1900.0)
+    with pytest.raises(Overloaded) as refused:
+        gate.check_deadline(tokens, deadline=9.8)
+    assert "needs about 34.5 s (65536 tokens)" in refused.value.message
+    assert "measured rate of 1.9k tokens/s; the deadline leaves 9.8 s" in refused.value.message
+    assert _refused(metrics, "deadline") == 1
+    assert (gate.requests, gate.bytes) == (0, 0)  # refused before it held anything
+
+
+def test_a_deadline_already_passed_is_deadline_exceeded_not_overload() -> None:
+    gate, metrics = _gate(wait_s=0.01, now=100.0, rate=1000.0)
+    with pytest.raises(DeadlineExceeded):
+        gate.check_deadline(10, deadline=99.9)
+    assert _refused(metrics, "deadline") == 0
+
+
+def test_an_unmeasured_pool_admits_any_deadline() -> None:
     gate, metrics = _gate(wait_s=None, now=100.0)
     gate.check_deadline(1 << 20, deadline=100.001)
     assert _refused(metrics, "deadline") == 0
@@ -171,7 +204,9 @@ async def test_wait_estimate_is_work_ahead_over_the_measured_rate() -> None:
     await scheduler.embed(_rows(8, 100), normalize=False, deadline=loop.time() + 10)
     rate = scheduler.tokens_per_second
     assert 800 / 0.2 < rate < 800 / 0.05  # 800 tokens in one batch of about 50 ms
-    assert scheduler.wait_estimate_s(100) is None  # idle: whatever the size, admitted
+    # Idle: the request's own tokens at the measured rate; no work at all: no estimate.
+    assert scheduler.wait_estimate_s(100) == pytest.approx(100 / rate)
+    assert scheduler.wait_estimate_s(0) is None
     hold.clear()
     running = asyncio.ensure_future(
         scheduler.embed(_rows(16, 100), normalize=False, deadline=loop.time() + 10)
@@ -181,7 +216,7 @@ async def test_wait_estimate_is_work_ahead_over_the_measured_rate() -> None:
     assert estimate == pytest.approx((1600 + 400) / rate)
     hold.set()
     await running
-    assert scheduler.wait_estimate_s(400) is None
+    assert scheduler.wait_estimate_s(400) == pytest.approx(400 / scheduler.tokens_per_second)
     await scheduler.close(5)
 
 

@@ -129,7 +129,13 @@ def test_an_already_tiny_deadline_is_answered_deadline_exceeded(
 ) -> None:
     with pytest.raises(grpc.RpcError) as failed:
         stub.Embed(pb.EmbedRequest(texts=["late"] * 200), timeout=0.001)
-    assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Passed before admission: DEADLINE_EXCEEDED. Still a fraction of a
+    # millisecond left, against a measured rate that needs more for 200
+    # texts: refused at once as RESOURCE_EXHAUSTED (admission.py). Never run.
+    assert failed.value.code() in (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    )
 
 
 @pytest.mark.parametrize("service", ["", "tandem.inference.v1.EmbeddingService", "liveness"])

@@ -12,9 +12,12 @@ Overloaded (gRPC RESOURCE_EXHAUSTED + RetryInfo, HTTP 429 + Retry-After):
   there are. A lone request is always admitted: its size is already bounded
   by the request limits.
 - time: from the pool's measured service rate (tokens per second, kept by the
-  scheduler) and the tokens already queued or running, the wait of a new
-  request is estimated; a request that would finish after its deadline is
-  refused now instead of queuing and failing with DEADLINE_EXCEEDED later.
+  scheduler), the tokens already queued or running and the request's own
+  tokens, its finish time is estimated; a request that would finish after
+  its deadline is refused now instead of queuing and failing with
+  DEADLINE_EXCEEDED later. That includes a request that alone needs longer
+  than its deadline on an idle core (256 long texts on a throttled core).
+  Before the first batch there is no rate, and everything is admitted.
 
 Everything here runs on the event loop: no locks.
 """
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from tandem.errors import Overloaded
+from tandem.errors import DeadlineExceeded, Overloaded
 from tandem.metrics import CoreMetrics
 
 # Retry-After bounds: never "retry now" (a tight retry loop), never longer
@@ -46,9 +49,20 @@ class AdmissionLimits:
 class ServiceRate(Protocol):
     """What the deadline check needs from the scheduler."""
 
-    def wait_estimate_s(self, tokens: int) -> float | None:
-        """Seconds until ``tokens`` more would be computed; None when idle or unmeasured."""
+    @property
+    def tokens_per_second(self) -> float:
+        """The pool's measured rate (0 before the first batch)."""
         ...
+
+    def wait_estimate_s(self, tokens: int) -> float | None:
+        """Seconds until ``tokens`` more would be computed (the work ahead included);
+        None when unmeasured, or when there is no work at all."""
+        ...
+
+
+def _si(value: float) -> str:
+    """1900.0 -> "1.9k": rates in messages people read."""
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
 
 
 def retry_after(seconds: float | None) -> float:
@@ -104,8 +118,10 @@ class AdmissionGate:
     def check_deadline(self, tokens: int, deadline: float) -> None:
         """Refuse when ``tokens`` cannot be computed before ``deadline`` (loop time).
 
-        An idle or unmeasured pool admits anything: the estimate needs a rate,
-        and a lone request must never be refused only for being big.
+        The estimate is the work ahead plus this request's own tokens at the
+        measured rate, so a request too big for its deadline is refused even
+        on an idle core: it would only fail with DEADLINE_EXCEEDED after
+        holding a worker. An unmeasured pool (no batch yet) admits anything.
         """
         wait_s = self._rate.wait_estimate_s(tokens)
         if wait_s is None:
@@ -113,12 +129,23 @@ class AdmissionGate:
         budget_s = deadline - self._clock()
         if wait_s <= budget_s:
             return
+        if budget_s <= 0:
+            # Not an overload: the deadline is gone, whatever the core's load.
+            raise DeadlineExceeded("the deadline passed before the request was admitted")
+        left_s = budget_s
         self._refuse(
             "deadline",
-            f"this request would finish in about {wait_s:.2f} s, after its deadline "
-            f"({max(budget_s, 0.0):.2f} s from now)",
-            retry_after_s=wait_s - max(budget_s, 0.0),
+            f"this request needs about {wait_s:.1f} s ({tokens} tokens"
+            f"{self._ahead_note(tokens, wait_s)}) at this core's measured rate of "
+            f"{_si(self._rate.tokens_per_second)} tokens/s; the deadline leaves {left_s:.1f} s",
+            retry_after_s=wait_s - left_s,
         )
+
+    def _ahead_note(self, tokens: int, wait_s: float) -> str:
+        """ ", after N tokens ahead of it" when other work is queued or running."""
+        rate = self._rate.tokens_per_second
+        ahead = round(wait_s * rate) - tokens if rate else 0
+        return f" after {ahead} tokens ahead of it" if ahead > 0 else ""
 
     def _refuse(self, reason: str, why: str, *, retry_after_s: float | None = None) -> None:
         self._metrics.admission_refused.labels(reason).inc()

@@ -469,13 +469,14 @@ class BatchScheduler:
         """Seconds until ``tokens`` more, queued now, would be computed.
 
         The work ahead (queued and running tokens) plus ``tokens``, at the
-        measured rate. None when nothing is ahead (an idle pool starts at
-        once, whatever the size) or before anything was measured.
+        measured rate: an idle pool still needs time for the request's own
+        tokens. None before anything was measured, and when there is no work
+        at all (nothing ahead, nothing asked).
         """
         rate = self.tokens_per_second
         with self._ready:
             ahead = self._queued_tokens + self._running_tokens
-        if not ahead or not rate:
+        if not rate or not (ahead + tokens):
             return None
         return (ahead + tokens) / rate
 

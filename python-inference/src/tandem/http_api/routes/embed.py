@@ -7,10 +7,10 @@ import dataclasses
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from tandem.http_api.admission import AdmittedRoute
+from tandem.http_api.admission import MAX_TIMEOUT_MS, AdmittedRoute, request_deadline
 from tandem.http_api.deps import ContextDep, ServiceDep
 from tandem.http_api.schemas import EmbedBody, EmbedReply, ErrorReply, ModelReply
 from tandem.request_log import track_request
@@ -25,6 +25,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         400: "Invalid input: empty, too many texts, too large, too long with truncate=false, "
         "or not valid UTF-8 (code invalid_utf8); `param` names the field.",
         404: "Unknown model.",
+        408: "The body did not arrive within the request's deadline (code body_timeout).",
         413: "Body too large.",
         415: "Content-Type is not application/json.",
         429: "At capacity (requests or bytes in flight, queue, or the deadline cannot be "
@@ -56,16 +57,25 @@ _REQUEST_ID_PARAMETER = {
 )
 async def embed(
     body: EmbedBody,
+    request: Request,
     service: ServiceDep,
     context: ContextDep,
     x_timeout_ms: Annotated[
         int | None,
-        Header(ge=1, le=3_600_000, description="Deadline for this request, in milliseconds."),
+        Header(
+            ge=1,
+            le=MAX_TIMEOUT_MS,
+            description="Deadline for this request, in milliseconds, counted from when its "
+            "headers arrived: the body must arrive within it too (else 408).",
+        ),
     ] = None,
 ) -> Response:
     """Embed texts with the served model (all-MiniLM-L6-v2: 384 floats per text)."""
     with track_request(context.metrics, "http", "embed", access_log=context.access_log) as record:
         timeout_s = x_timeout_ms / 1000 if x_timeout_ms else context.default_timeout_s
+        # The deadline taken before the body was read (AdmittedRoute), so the
+        # time the body took counts against it.
+        deadline = request_deadline(request) or asyncio.get_running_loop().time() + timeout_s
         command = EmbedCommand(
             texts=body.texts,
             model=body.model,
@@ -73,9 +83,7 @@ async def embed(
             truncation=Truncation.TRUNCATE if body.truncate else Truncation.REJECT,
         )
         # AdmittedRoute already holds this request's place (sized by its body).
-        result = await service.embed(
-            command, asyncio.get_running_loop().time() + timeout_s, reserved=True
-        )
+        result = await service.embed(command, deadline, reserved=True)
         record.result = result
         return Response(
             _encode(result),
