@@ -37,8 +37,27 @@ print(json.dumps({
 """
 
 
+def _send_limit(values: dict[str, Any]) -> int:
+    """The gateway's largest message = the core's max_request_bytes (_limits.tpl)."""
+    texts = int(values["core"]["capacity"]["maxTextsPerRequest"])
+    text_bytes = int(values["requestLimits"]["maxTextBytes"])
+    varint = 1 if text_bytes < 1 << 7 else 2 if text_bytes < 1 << 14 else 3
+    body = int(values["requestLimits"]["maxBodyBytes"])
+    return min(texts * text_bytes, body) + texts * (1 + varint) + 1024
+
+
+def _transit_calls(values: dict[str, Any]) -> int:
+    """Gateway pods (the HPA's maximum when it autoscales) x the gateway's max in flight."""
+    gateway = values["gateway"]
+    scaling = gateway["autoscaling"]
+    pods = scaling["maxReplicas"] if scaling["enabled"] else gateway["replicas"]
+    return int(pods) * int(gateway["settings"]["maxInFlight"])
+
+
 def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
+    """`tandem worker-math` with every input the chart feeds its own copy of the formula."""
     cap = values["core"]["capacity"]
+    send_limit = _send_limit(values)
     tandem = shutil.which("tandem") or str(Path(sys.executable).parent / "tandem")
     out = subprocess.run(
         [
@@ -56,6 +75,16 @@ def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
             str(cap["maxBatchTokens"]),
             "--precision",
             values["core"]["settings"]["precision"],
+            "--max-inflight-requests",
+            str(cap["maxInflightRequests"]),
+            "--max-inflight-bytes",
+            str(int(cap["maxInflightBytes"]) or 2 * send_limit),
+            "--max-texts-per-request",
+            str(cap["maxTextsPerRequest"]),
+            "--max-request-bytes",
+            str(send_limit),
+            "--transit-calls",
+            str(_transit_calls(values)),
         ],
         capture_output=True,
         text=True,
