@@ -270,21 +270,31 @@ async def memory_by_workers(
         + "\n"
     )
     load = LoadGenerator(load.binary, mixed)
+    # The admission and message bounds are set to what this load can send
+    # (32 texts per request, no text longer than the corpus's longest), so the
+    # plan's in-flight and transit terms describe this load, and the row tests
+    # the base, model and per-worker terms; memory_worst_case tests the rest.
+    text_bytes = max(len(t.encode()) for t in mixed.read_text().splitlines())
     rows = []
     for workers in (1, 2, 4):
+        callers = 2 * workers + 2
+        limits = {"max_texts_per_request": 32, "max_text_bytes": text_bytes,
+                  "max_request_bytes": send_limit(32, text_bytes), "max_inflight_requests": callers}  # fmt: skip
+        limits["max_inflight_bytes"] = callers * limits["max_request_bytes"]
         # 4 single-thread workers on 2 CPUs oversubscribe on purpose here: this
         # run measures memory, not speed. TANDEM_CORE_CPUS lets it start.
         env = {"TANDEM_CORE_WORKERS": str(workers), "TANDEM_CORE_THREADS_PER_WORKER": "1",
-               "TANDEM_CORE_CPUS": str(workers)}  # fmt: skip
+               "TANDEM_CORE_CPUS": str(workers),
+               **{f"TANDEM_CORE_{k.upper()}": str(v) for k, v in limits.items()}}  # fmt: skip
         core, ports = start_core(model_dir, log_dir, f"mem-{workers}", **env)
         try:
             await load.run(target=f"127.0.0.1:{ports.core_grpc}", requests=budget.requests,
-                           seconds=budget.seconds, texts=32, concurrency=2 * workers + 2)  # fmt: skip
+                           seconds=budget.seconds, texts=32, concurrency=callers)  # fmt: skip
             measured = peak_rss_mib(core)
             startup = startup_seconds(core)
         finally:
             core.stop()
-        plan = _plan(workers, weights_mib)
+        plan = _plan(workers, weights_mib, transit_calls=callers, **limits)
         rows.append({
             "workers": workers,
             "label": f"{workers} x 1",
