@@ -163,17 +163,21 @@ e2e-local: install model gateway ## End-to-end tests against real processes on l
 
 ##@ Benchmarks (not part of make test; results go to docs/benchmarks/)
 
+# Extra arguments for a benchmark script, e.g. BENCH_ARGS=--quick, or
+# BENCH_ARGS="--only memory" for bench-core (re-measures that section alone).
+BENCH_ARGS ?=
+
 .PHONY: bench-core
 bench-core: install model load-tool ## Core: raw limit, served, naive side by side, memory vs formula
-	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) --command "make bench-core"
+	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) --command "make bench-core" $(BENCH_ARGS)
 
 .PHONY: bench-gateway
 bench-gateway: install model gateway load-tool ## Gateway: added latency (p50/p99) and CPU per request vs direct gRPC
-	cd bench && $(PY) gateway_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN)
+	cd bench && $(PY) gateway_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
 .PHONY: bench-tracing
 bench-tracing: install model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
-	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN)
+	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
 .PHONY: load-tool
 load-tool: ## Build tandem-load, the benchmarks' Go load generator

@@ -498,9 +498,20 @@ def render(data: dict[str, Any]) -> str:
         "",
         "## 4. Memory by worker count against the formula",
         "",
-        "32-text requests alternating full-length (256-token) and ordinary texts, at saturation; peak",
-        "RSS is the kernel's high-water mark (VmHWM). Formula: `tandem worker-math`",
+        "32-text requests alternating full-length (256-token) and ordinary texts, at saturation, with",
+        "the core's admission and message bounds set to what that load sends; then the largest requests",
+        "the default limits allow, as many at once as admission lets in (the in-flight and transit",
+        "terms). Peak RSS is the kernel's high-water mark (VmHWM). Formula: `tandem worker-math`",
         "(python-inference/src/tandem/capacity.py).",
+        *(
+            [
+                "",
+                f"This section was measured again on {data['memory_measured']['date']}, on its own, with",
+                f"`{data['memory_measured']['command']}`; the other sections are from the run above.",
+            ]
+            if "memory_measured" in data
+            else []
+        ),
         "",
         "| workers x threads | peak RSS MiB | formula MiB | formula error | limit MiB | start to ready s |",
         "|---|---|---|---|---|---|",
@@ -535,6 +546,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     corpus_file = args.log_dir / "corpus.txt"
     corpus = write_corpus(tokenizer, corpus_file, CORPUS_SIZE)
     load = LoadGenerator(args.load_bin, corpus_file)
+    if args.only is not None:
+        return await _only(args, budgets, load, manifest.weights_bytes / MIB)
     graph = manifest.graph_path(model_dir, "fp32")
     cpus = os.cpu_count() or 1
     passes = 1 if args.quick else 3
@@ -585,6 +598,29 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "layouts": layout_rows,
         "int8_quality": int8_quality(model_dir, args.reference),
     }
+
+
+# Sections that can be measured again on their own (`--only NAME`): memory
+# depends on the configuration and the load, not on how busy the CPUs are, so
+# it can be refreshed without re-running the throughput sections.
+async def _only(
+    args: argparse.Namespace, budgets: dict[str, Budget], load: LoadGenerator, weights_mib: float
+) -> dict[str, Any]:
+    if args.only != "memory":
+        raise SystemExit(f"--only {args.only}: only 'memory' can be measured on its own")
+    previous = args.out.with_suffix(".json")
+    if not previous.exists():
+        raise SystemExit(f"--only needs the results of a full run in {previous}")
+    data: dict[str, Any] = json.loads(previous.read_text())
+    print("memory ...", flush=True)
+    data["memory"] = await memory_by_workers(
+        args.model_dir, load, args.log_dir, budgets["mem"], weights_mib
+    )
+    data["memory_measured"] = {
+        "date": machine()["date"],
+        "command": f"{args.command} --only memory",
+    }
+    return data
 
 
 def main() -> int:

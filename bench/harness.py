@@ -188,6 +188,12 @@ def bench_main(
     parser.add_argument(
         "--quick", action="store_true", help="short runs, for checking the script itself"
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="measure one section again and keep the others from the last results file "
+        "(the page says when and how each was measured)",
+    )
     parser.add_argument("--command", default=f"make bench-{name}")
     args = parser.parse_args()
     data = asyncio.run(measure(args))
