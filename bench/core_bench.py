@@ -618,7 +618,7 @@ async def _only(
     )
     data["memory_measured"] = {
         "date": machine()["date"],
-        "command": f"{args.command} --only memory",
+        "command": f'{args.command} BENCH_ARGS="--only memory"',
     }
     return data
 
