@@ -62,7 +62,9 @@ def test_derived_limits_cannot_be_overridden_by_extra_settings() -> None:
 
 
 def test_trusted_proxies() -> None:
-    assert render().env("gateway")["TANDEM_GATEWAY_TRUSTED_PROXIES"] == "127.0.0.0/8,::1/128"
+    assert render().env("gateway")["TANDEM_GATEWAY_TRUSTED_PROXIES"] == (
+        "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    )
     ingress = render(values={"gateway": {"settings": {"trustedProxies": ["10.244.0.0/16", "::1"]}}})
     assert ingress.env("gateway")["TANDEM_GATEWAY_TRUSTED_PROXIES"] == "10.244.0.0/16,::1"
     # An empty variable would mean "unset" (the default): none is spelled out.
