@@ -7,9 +7,18 @@
 //     passed before computing it and answers DEADLINE_EXCEEDED.
 //   - The caller may send `x-request-id` metadata; the core logs it with every
 //     line it writes about the call.
+//   - Every error status carries a `google.rpc.ErrorInfo` detail whose
+//     `reason` is the name of an `ErrorReason` value (for example
+//     "ERROR_REASON_TOO_MANY_TEXTS", the AIP-193 convention) and whose
+//     `domain` is "tandem.inference.v1.EmbeddingService". Callers switch on
+//     the reason, never on the status message, which is for logs.
 //   - Invalid input is answered with INVALID_ARGUMENT. The status carries a
 //     `google.rpc.BadRequest` detail whose field violations name the offending
-//     field (for example `texts[3]`), so the edge can point the user at it.
+//     field with this file's field names (`texts[3]` is element 3 of
+//     `EmbedRequest.texts`, `model` is `EmbedRequest.model`), so the edge can
+//     point the user at it. The violation's description says what is wrong
+//     with the field without naming it ("is empty"), so the edge can prefix
+//     its own name for the field.
 //   - Overload is answered at once with RESOURCE_EXHAUSTED (never queued
 //     without bound); a core that is starting up or draining answers
 //     UNAVAILABLE, which callers may retry on another backend.
@@ -97,6 +106,157 @@ func (x TruncationPolicy) Number() protoreflect.EnumNumber {
 // Deprecated: Use TruncationPolicy.Descriptor instead.
 func (TruncationPolicy) EnumDescriptor() ([]byte, []int) {
 	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{0}
+}
+
+// ErrorReason is why the core refused or failed a call: the stable error codes
+// of the contract. Each value's name is the `google.rpc.ErrorInfo.reason` of
+// the status; its lower-case name without the prefix (for example
+// `too_many_texts`) is the `code` of the core's own HTTP API error body. For
+// each value: what it means, the gRPC code that carries it, and the HTTP
+// status the gateway answers (docs/gateway.md, "Errors").
+//
+// Reasons marked "HTTP API only" are answered by the core's JSON API and never
+// sent over gRPC; a gateway that receives one answers 502 (contract broken).
+type ErrorReason int32
+
+const (
+	// No reason: the error did not come from the core (a transport failure, a
+	// proxy, gRPC's own limits). Callers decide from the gRPC code alone.
+	ErrorReason_ERROR_REASON_UNSPECIFIED ErrorReason = 0
+	// The request breaks a rule of the contract not covered by a more precise
+	// reason: an empty list, an empty text, a lone surrogate, a wrong JSON type
+	// or unknown field. INVALID_ARGUMENT with a BadRequest; gateway 400
+	// `invalid_value`.
+	ErrorReason_ERROR_REASON_INVALID_INPUT ErrorReason = 1
+	// More than `max_texts_per_request` texts. INVALID_ARGUMENT with a
+	// BadRequest naming `texts`; gateway 400 `too_many_inputs`.
+	ErrorReason_ERROR_REASON_TOO_MANY_TEXTS ErrorReason = 2
+	// A text over `max_text_bytes` bytes of UTF-8. INVALID_ARGUMENT with a
+	// BadRequest naming `texts[i]`; gateway 400 `input_too_large`.
+	ErrorReason_ERROR_REASON_TEXT_TOO_LARGE ErrorReason = 3
+	// A text over `max_tokens` tokens under TRUNCATION_POLICY_REJECT.
+	// INVALID_ARGUMENT with a BadRequest naming `texts[i]`; gateway 400
+	// `context_length_exceeded`.
+	ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED ErrorReason = 4
+	// A string field (a protobuf `string`, or a JSON string of the HTTP API)
+	// that is not valid UTF-8; never replaced by U+FFFD. INVALID_ARGUMENT with
+	// a BadRequest naming the field when it is known; gateway 400
+	// `invalid_value`.
+	ErrorReason_ERROR_REASON_INVALID_UTF8 ErrorReason = 5
+	// The request bytes are not a valid EmbedRequest message.
+	// INVALID_ARGUMENT; gateway 400 `invalid_value`.
+	ErrorReason_ERROR_REASON_INVALID_MESSAGE ErrorReason = 6
+	// `EmbedRequest.model` names a model this core does not serve. NOT_FOUND
+	// with a BadRequest naming `model`; gateway 404 `model_not_found`.
+	ErrorReason_ERROR_REASON_MODEL_NOT_FOUND ErrorReason = 7
+	// Admission control refused the call: the queue is full, an admission
+	// bound is reached, or the deadline cannot be met. RESOURCE_EXHAUSTED with
+	// a `google.rpc.RetryInfo`; gateway 429 `upstream_overloaded` with
+	// Retry-After from the RetryInfo (at least 1 s).
+	ErrorReason_ERROR_REASON_OVERLOADED ErrorReason = 8
+	// The caller's deadline passed before the texts were computed.
+	// DEADLINE_EXCEEDED; gateway 504 `upstream_timeout`.
+	ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED ErrorReason = 9
+	// The core is loading or draining; retry on another backend. UNAVAILABLE;
+	// gateway 503 `upstream_unavailable` (after its own retries).
+	ErrorReason_ERROR_REASON_UNAVAILABLE ErrorReason = 10
+	// The core failed unexpectedly; details are in its log. INTERNAL; gateway
+	// 502 `upstream_error`.
+	ErrorReason_ERROR_REASON_INTERNAL_ERROR ErrorReason = 11
+	// The model produced NaN or Inf for a text; only that call fails. INTERNAL;
+	// gateway 502 `upstream_error`.
+	ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT ErrorReason = 12
+	// HTTP API only (400): the body is not valid JSON.
+	ErrorReason_ERROR_REASON_INVALID_JSON ErrorReason = 13
+	// HTTP API only (413): the body is over `max_request_bytes` (over gRPC,
+	// gRPC's own message limit answers RESOURCE_EXHAUSTED without a reason).
+	ErrorReason_ERROR_REASON_BODY_TOO_LARGE ErrorReason = 14
+	// HTTP API only (415): the Content-Type is not application/json.
+	ErrorReason_ERROR_REASON_UNSUPPORTED_MEDIA_TYPE ErrorReason = 15
+	// HTTP API only (408): the body did not arrive within the request's
+	// deadline.
+	ErrorReason_ERROR_REASON_BODY_TIMEOUT ErrorReason = 16
+	// HTTP API only (404): no such route.
+	ErrorReason_ERROR_REASON_NOT_FOUND ErrorReason = 17
+	// HTTP API only (405): the route does not take this method.
+	ErrorReason_ERROR_REASON_METHOD_NOT_ALLOWED ErrorReason = 18
+	// HTTP API only: any other HTTP-level refusal, with its own status.
+	ErrorReason_ERROR_REASON_HTTP_ERROR ErrorReason = 19
+)
+
+// Enum value maps for ErrorReason.
+var (
+	ErrorReason_name = map[int32]string{
+		0:  "ERROR_REASON_UNSPECIFIED",
+		1:  "ERROR_REASON_INVALID_INPUT",
+		2:  "ERROR_REASON_TOO_MANY_TEXTS",
+		3:  "ERROR_REASON_TEXT_TOO_LARGE",
+		4:  "ERROR_REASON_CONTEXT_LENGTH_EXCEEDED",
+		5:  "ERROR_REASON_INVALID_UTF8",
+		6:  "ERROR_REASON_INVALID_MESSAGE",
+		7:  "ERROR_REASON_MODEL_NOT_FOUND",
+		8:  "ERROR_REASON_OVERLOADED",
+		9:  "ERROR_REASON_DEADLINE_EXCEEDED",
+		10: "ERROR_REASON_UNAVAILABLE",
+		11: "ERROR_REASON_INTERNAL_ERROR",
+		12: "ERROR_REASON_NON_FINITE_OUTPUT",
+		13: "ERROR_REASON_INVALID_JSON",
+		14: "ERROR_REASON_BODY_TOO_LARGE",
+		15: "ERROR_REASON_UNSUPPORTED_MEDIA_TYPE",
+		16: "ERROR_REASON_BODY_TIMEOUT",
+		17: "ERROR_REASON_NOT_FOUND",
+		18: "ERROR_REASON_METHOD_NOT_ALLOWED",
+		19: "ERROR_REASON_HTTP_ERROR",
+	}
+	ErrorReason_value = map[string]int32{
+		"ERROR_REASON_UNSPECIFIED":             0,
+		"ERROR_REASON_INVALID_INPUT":           1,
+		"ERROR_REASON_TOO_MANY_TEXTS":          2,
+		"ERROR_REASON_TEXT_TOO_LARGE":          3,
+		"ERROR_REASON_CONTEXT_LENGTH_EXCEEDED": 4,
+		"ERROR_REASON_INVALID_UTF8":            5,
+		"ERROR_REASON_INVALID_MESSAGE":         6,
+		"ERROR_REASON_MODEL_NOT_FOUND":         7,
+		"ERROR_REASON_OVERLOADED":              8,
+		"ERROR_REASON_DEADLINE_EXCEEDED":       9,
+		"ERROR_REASON_UNAVAILABLE":             10,
+		"ERROR_REASON_INTERNAL_ERROR":          11,
+		"ERROR_REASON_NON_FINITE_OUTPUT":       12,
+		"ERROR_REASON_INVALID_JSON":            13,
+		"ERROR_REASON_BODY_TOO_LARGE":          14,
+		"ERROR_REASON_UNSUPPORTED_MEDIA_TYPE":  15,
+		"ERROR_REASON_BODY_TIMEOUT":            16,
+		"ERROR_REASON_NOT_FOUND":               17,
+		"ERROR_REASON_METHOD_NOT_ALLOWED":      18,
+		"ERROR_REASON_HTTP_ERROR":              19,
+	}
+)
+
+func (x ErrorReason) Enum() *ErrorReason {
+	p := new(ErrorReason)
+	*p = x
+	return p
+}
+
+func (x ErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_tandem_inference_v1_inference_proto_enumTypes[1].Descriptor()
+}
+
+func (ErrorReason) Type() protoreflect.EnumType {
+	return &file_tandem_inference_v1_inference_proto_enumTypes[1]
+}
+
+func (x ErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorReason.Descriptor instead.
+func (ErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{1}
 }
 
 // EmbedRequest is a batch of texts to embed with one model.
@@ -482,7 +642,29 @@ const file_tandem_inference_v1_inference_proto_rawDesc = "" +
 	"\x10TruncationPolicy\x12!\n" +
 	"\x1dTRUNCATION_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRUNCATION_POLICY_TRUNCATE\x10\x01\x12\x1c\n" +
-	"\x18TRUNCATION_POLICY_REJECT\x10\x022\xc7\x01\n" +
+	"\x18TRUNCATION_POLICY_REJECT\x10\x02*\xa4\x05\n" +
+	"\vErrorReason\x12\x1c\n" +
+	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aERROR_REASON_INVALID_INPUT\x10\x01\x12\x1f\n" +
+	"\x1bERROR_REASON_TOO_MANY_TEXTS\x10\x02\x12\x1f\n" +
+	"\x1bERROR_REASON_TEXT_TOO_LARGE\x10\x03\x12(\n" +
+	"$ERROR_REASON_CONTEXT_LENGTH_EXCEEDED\x10\x04\x12\x1d\n" +
+	"\x19ERROR_REASON_INVALID_UTF8\x10\x05\x12 \n" +
+	"\x1cERROR_REASON_INVALID_MESSAGE\x10\x06\x12 \n" +
+	"\x1cERROR_REASON_MODEL_NOT_FOUND\x10\a\x12\x1b\n" +
+	"\x17ERROR_REASON_OVERLOADED\x10\b\x12\"\n" +
+	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10\t\x12\x1c\n" +
+	"\x18ERROR_REASON_UNAVAILABLE\x10\n" +
+	"\x12\x1f\n" +
+	"\x1bERROR_REASON_INTERNAL_ERROR\x10\v\x12\"\n" +
+	"\x1eERROR_REASON_NON_FINITE_OUTPUT\x10\f\x12\x1d\n" +
+	"\x19ERROR_REASON_INVALID_JSON\x10\r\x12\x1f\n" +
+	"\x1bERROR_REASON_BODY_TOO_LARGE\x10\x0e\x12'\n" +
+	"#ERROR_REASON_UNSUPPORTED_MEDIA_TYPE\x10\x0f\x12\x1d\n" +
+	"\x19ERROR_REASON_BODY_TIMEOUT\x10\x10\x12\x1a\n" +
+	"\x16ERROR_REASON_NOT_FOUND\x10\x11\x12#\n" +
+	"\x1fERROR_REASON_METHOD_NOT_ALLOWED\x10\x12\x12\x1b\n" +
+	"\x17ERROR_REASON_HTTP_ERROR\x10\x132\xc7\x01\n" +
 	"\x10EmbeddingService\x12N\n" +
 	"\x05Embed\x12!.tandem.inference.v1.EmbedRequest\x1a\".tandem.inference.v1.EmbedResponse\x12c\n" +
 	"\fGetModelInfo\x12(.tandem.inference.v1.GetModelInfoRequest\x1a).tandem.inference.v1.GetModelInfoResponseBSZQgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1;inferencev1b\x06proto3"
@@ -499,23 +681,24 @@ func file_tandem_inference_v1_inference_proto_rawDescGZIP() []byte {
 	return file_tandem_inference_v1_inference_proto_rawDescData
 }
 
-var file_tandem_inference_v1_inference_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tandem_inference_v1_inference_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_tandem_inference_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_tandem_inference_v1_inference_proto_goTypes = []any{
 	(TruncationPolicy)(0),        // 0: tandem.inference.v1.TruncationPolicy
-	(*EmbedRequest)(nil),         // 1: tandem.inference.v1.EmbedRequest
-	(*Embedding)(nil),            // 2: tandem.inference.v1.Embedding
-	(*EmbedResponse)(nil),        // 3: tandem.inference.v1.EmbedResponse
-	(*GetModelInfoRequest)(nil),  // 4: tandem.inference.v1.GetModelInfoRequest
-	(*GetModelInfoResponse)(nil), // 5: tandem.inference.v1.GetModelInfoResponse
+	(ErrorReason)(0),             // 1: tandem.inference.v1.ErrorReason
+	(*EmbedRequest)(nil),         // 2: tandem.inference.v1.EmbedRequest
+	(*Embedding)(nil),            // 3: tandem.inference.v1.Embedding
+	(*EmbedResponse)(nil),        // 4: tandem.inference.v1.EmbedResponse
+	(*GetModelInfoRequest)(nil),  // 5: tandem.inference.v1.GetModelInfoRequest
+	(*GetModelInfoResponse)(nil), // 6: tandem.inference.v1.GetModelInfoResponse
 }
 var file_tandem_inference_v1_inference_proto_depIdxs = []int32{
 	0, // 0: tandem.inference.v1.EmbedRequest.truncation:type_name -> tandem.inference.v1.TruncationPolicy
-	2, // 1: tandem.inference.v1.EmbedResponse.embeddings:type_name -> tandem.inference.v1.Embedding
-	1, // 2: tandem.inference.v1.EmbeddingService.Embed:input_type -> tandem.inference.v1.EmbedRequest
-	4, // 3: tandem.inference.v1.EmbeddingService.GetModelInfo:input_type -> tandem.inference.v1.GetModelInfoRequest
-	3, // 4: tandem.inference.v1.EmbeddingService.Embed:output_type -> tandem.inference.v1.EmbedResponse
-	5, // 5: tandem.inference.v1.EmbeddingService.GetModelInfo:output_type -> tandem.inference.v1.GetModelInfoResponse
+	3, // 1: tandem.inference.v1.EmbedResponse.embeddings:type_name -> tandem.inference.v1.Embedding
+	2, // 2: tandem.inference.v1.EmbeddingService.Embed:input_type -> tandem.inference.v1.EmbedRequest
+	5, // 3: tandem.inference.v1.EmbeddingService.GetModelInfo:input_type -> tandem.inference.v1.GetModelInfoRequest
+	4, // 4: tandem.inference.v1.EmbeddingService.Embed:output_type -> tandem.inference.v1.EmbedResponse
+	6, // 5: tandem.inference.v1.EmbeddingService.GetModelInfo:output_type -> tandem.inference.v1.GetModelInfoResponse
 	4, // [4:6] is the sub-list for method output_type
 	2, // [2:4] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -534,7 +717,7 @@ func file_tandem_inference_v1_inference_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_inference_v1_inference_proto_rawDesc), len(file_tandem_inference_v1_inference_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,

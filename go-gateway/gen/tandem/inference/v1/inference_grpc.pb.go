@@ -7,9 +7,18 @@
 //     passed before computing it and answers DEADLINE_EXCEEDED.
 //   - The caller may send `x-request-id` metadata; the core logs it with every
 //     line it writes about the call.
+//   - Every error status carries a `google.rpc.ErrorInfo` detail whose
+//     `reason` is the name of an `ErrorReason` value (for example
+//     "ERROR_REASON_TOO_MANY_TEXTS", the AIP-193 convention) and whose
+//     `domain` is "tandem.inference.v1.EmbeddingService". Callers switch on
+//     the reason, never on the status message, which is for logs.
 //   - Invalid input is answered with INVALID_ARGUMENT. The status carries a
 //     `google.rpc.BadRequest` detail whose field violations name the offending
-//     field (for example `texts[3]`), so the edge can point the user at it.
+//     field with this file's field names (`texts[3]` is element 3 of
+//     `EmbedRequest.texts`, `model` is `EmbedRequest.model`), so the edge can
+//     point the user at it. The violation's description says what is wrong
+//     with the field without naming it ("is empty"), so the edge can prefix
+//     its own name for the field.
 //   - Overload is answered at once with RESOURCE_EXHAUSTED (never queued
 //     without bound); a core that is starting up or draining answers
 //     UNAVAILABLE, which callers may retry on another backend.
@@ -55,7 +64,8 @@ type EmbeddingServiceClient interface {
 	// Errors: INVALID_ARGUMENT (empty list, empty text, too many texts, a text
 	// too large, or too many tokens under TRUNCATION_POLICY_REJECT), NOT_FOUND
 	// (unknown model), RESOURCE_EXHAUSTED (queue full; retry later),
-	// DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining).
+	// DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining); ErrorReason says
+	// which.
 	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 	// GetModelInfo describes the model this core serves and the input limits it
 	// enforces, so that the edge can validate and advertise the same limits.
@@ -101,7 +111,8 @@ type EmbeddingServiceServer interface {
 	// Errors: INVALID_ARGUMENT (empty list, empty text, too many texts, a text
 	// too large, or too many tokens under TRUNCATION_POLICY_REJECT), NOT_FOUND
 	// (unknown model), RESOURCE_EXHAUSTED (queue full; retry later),
-	// DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining).
+	// DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining); ErrorReason says
+	// which.
 	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	// GetModelInfo describes the model this core serves and the input limits it
 	// enforces, so that the edge can validate and advertise the same limits.

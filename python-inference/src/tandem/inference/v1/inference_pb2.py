@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tandem/inference/v1/inference.proto\x12\x13tandem.inference.v1\"\x8d\x01\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\tnormalize\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x39\n\ntruncation\x18\x04 \x01(\x0e\x32%.tandem.inference.v1.TruncationPolicyB\x0c\n\n_normalize\"C\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x13\n\x0btoken_count\x18\x02 \x01(\r\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"h\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x32\n\nembeddings\x18\x02 \x03(\x0b\x32\x1e.tandem.inference.v1.Embedding\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x04\"\x15\n\x13GetModelInfoRequest\"\xaa\x01\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x1d\n\x15max_texts_per_request\x18\x05 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\x06 \x01(\r\x12\x11\n\tprecision\x18\x07 \x01(\t*s\n\x10TruncationPolicy\x12!\n\x1dTRUNCATION_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRUNCATION_POLICY_TRUNCATE\x10\x01\x12\x1c\n\x18TRUNCATION_POLICY_REJECT\x10\x02\x32\xc7\x01\n\x10\x45mbeddingService\x12N\n\x05\x45mbed\x12!.tandem.inference.v1.EmbedRequest\x1a\".tandem.inference.v1.EmbedResponse\x12\x63\n\x0cGetModelInfo\x12(.tandem.inference.v1.GetModelInfoRequest\x1a).tandem.inference.v1.GetModelInfoResponseBSZQgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1;inferencev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tandem/inference/v1/inference.proto\x12\x13tandem.inference.v1\"\x8d\x01\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\tnormalize\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x39\n\ntruncation\x18\x04 \x01(\x0e\x32%.tandem.inference.v1.TruncationPolicyB\x0c\n\n_normalize\"C\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x13\n\x0btoken_count\x18\x02 \x01(\r\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"h\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x32\n\nembeddings\x18\x02 \x03(\x0b\x32\x1e.tandem.inference.v1.Embedding\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x04\"\x15\n\x13GetModelInfoRequest\"\xaa\x01\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x1d\n\x15max_texts_per_request\x18\x05 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\x06 \x01(\r\x12\x11\n\tprecision\x18\x07 \x01(\t*s\n\x10TruncationPolicy\x12!\n\x1dTRUNCATION_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRUNCATION_POLICY_TRUNCATE\x10\x01\x12\x1c\n\x18TRUNCATION_POLICY_REJECT\x10\x02*\xa4\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45RROR_REASON_INVALID_INPUT\x10\x01\x12\x1f\n\x1b\x45RROR_REASON_TOO_MANY_TEXTS\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_TEXT_TOO_LARGE\x10\x03\x12(\n$ERROR_REASON_CONTEXT_LENGTH_EXCEEDED\x10\x04\x12\x1d\n\x19\x45RROR_REASON_INVALID_UTF8\x10\x05\x12 \n\x1c\x45RROR_REASON_INVALID_MESSAGE\x10\x06\x12 \n\x1c\x45RROR_REASON_MODEL_NOT_FOUND\x10\x07\x12\x1b\n\x17\x45RROR_REASON_OVERLOADED\x10\x08\x12\"\n\x1e\x45RROR_REASON_DEADLINE_EXCEEDED\x10\t\x12\x1c\n\x18\x45RROR_REASON_UNAVAILABLE\x10\n\x12\x1f\n\x1b\x45RROR_REASON_INTERNAL_ERROR\x10\x0b\x12\"\n\x1e\x45RROR_REASON_NON_FINITE_OUTPUT\x10\x0c\x12\x1d\n\x19\x45RROR_REASON_INVALID_JSON\x10\r\x12\x1f\n\x1b\x45RROR_REASON_BODY_TOO_LARGE\x10\x0e\x12\'\n#ERROR_REASON_UNSUPPORTED_MEDIA_TYPE\x10\x0f\x12\x1d\n\x19\x45RROR_REASON_BODY_TIMEOUT\x10\x10\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x11\x12#\n\x1f\x45RROR_REASON_METHOD_NOT_ALLOWED\x10\x12\x12\x1b\n\x17\x45RROR_REASON_HTTP_ERROR\x10\x13\x32\xc7\x01\n\x10\x45mbeddingService\x12N\n\x05\x45mbed\x12!.tandem.inference.v1.EmbedRequest\x1a\".tandem.inference.v1.EmbedResponse\x12\x63\n\x0cGetModelInfo\x12(.tandem.inference.v1.GetModelInfoRequest\x1a).tandem.inference.v1.GetModelInfoResponseBSZQgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1;inferencev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'ZQgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1;inferencev1'
   _globals['_TRUNCATIONPOLICY']._serialized_start=575
   _globals['_TRUNCATIONPOLICY']._serialized_end=690
+  _globals['_ERRORREASON']._serialized_start=693
+  _globals['_ERRORREASON']._serialized_end=1369
   _globals['_EMBEDREQUEST']._serialized_start=61
   _globals['_EMBEDREQUEST']._serialized_end=202
   _globals['_EMBEDDING']._serialized_start=204
@@ -44,6 +46,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELINFOREQUEST']._serialized_end=400
   _globals['_GETMODELINFORESPONSE']._serialized_start=403
   _globals['_GETMODELINFORESPONSE']._serialized_end=573
-  _globals['_EMBEDDINGSERVICE']._serialized_start=693
-  _globals['_EMBEDDINGSERVICE']._serialized_end=892
+  _globals['_EMBEDDINGSERVICE']._serialized_start=1372
+  _globals['_EMBEDDINGSERVICE']._serialized_end=1571
 # @@protoc_insertion_point(module_scope)

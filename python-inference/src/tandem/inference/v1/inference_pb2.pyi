@@ -12,9 +12,52 @@ class TruncationPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRUNCATION_POLICY_UNSPECIFIED: _ClassVar[TruncationPolicy]
     TRUNCATION_POLICY_TRUNCATE: _ClassVar[TruncationPolicy]
     TRUNCATION_POLICY_REJECT: _ClassVar[TruncationPolicy]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_INPUT: _ClassVar[ErrorReason]
+    ERROR_REASON_TOO_MANY_TEXTS: _ClassVar[ErrorReason]
+    ERROR_REASON_TEXT_TOO_LARGE: _ClassVar[ErrorReason]
+    ERROR_REASON_CONTEXT_LENGTH_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_UTF8: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_MESSAGE: _ClassVar[ErrorReason]
+    ERROR_REASON_MODEL_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_OVERLOADED: _ClassVar[ErrorReason]
+    ERROR_REASON_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL_ERROR: _ClassVar[ErrorReason]
+    ERROR_REASON_NON_FINITE_OUTPUT: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_JSON: _ClassVar[ErrorReason]
+    ERROR_REASON_BODY_TOO_LARGE: _ClassVar[ErrorReason]
+    ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: _ClassVar[ErrorReason]
+    ERROR_REASON_BODY_TIMEOUT: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_METHOD_NOT_ALLOWED: _ClassVar[ErrorReason]
+    ERROR_REASON_HTTP_ERROR: _ClassVar[ErrorReason]
 TRUNCATION_POLICY_UNSPECIFIED: TruncationPolicy
 TRUNCATION_POLICY_TRUNCATE: TruncationPolicy
 TRUNCATION_POLICY_REJECT: TruncationPolicy
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_INPUT: ErrorReason
+ERROR_REASON_TOO_MANY_TEXTS: ErrorReason
+ERROR_REASON_TEXT_TOO_LARGE: ErrorReason
+ERROR_REASON_CONTEXT_LENGTH_EXCEEDED: ErrorReason
+ERROR_REASON_INVALID_UTF8: ErrorReason
+ERROR_REASON_INVALID_MESSAGE: ErrorReason
+ERROR_REASON_MODEL_NOT_FOUND: ErrorReason
+ERROR_REASON_OVERLOADED: ErrorReason
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
+ERROR_REASON_UNAVAILABLE: ErrorReason
+ERROR_REASON_INTERNAL_ERROR: ErrorReason
+ERROR_REASON_NON_FINITE_OUTPUT: ErrorReason
+ERROR_REASON_INVALID_JSON: ErrorReason
+ERROR_REASON_BODY_TOO_LARGE: ErrorReason
+ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: ErrorReason
+ERROR_REASON_BODY_TIMEOUT: ErrorReason
+ERROR_REASON_NOT_FOUND: ErrorReason
+ERROR_REASON_METHOD_NOT_ALLOWED: ErrorReason
+ERROR_REASON_HTTP_ERROR: ErrorReason
 
 class EmbedRequest(_message.Message):
     __slots__ = ("texts", "model", "normalize", "truncation")

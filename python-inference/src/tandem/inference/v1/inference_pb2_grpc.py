@@ -57,7 +57,8 @@ class EmbeddingServiceServicer:
         Errors: INVALID_ARGUMENT (empty list, empty text, too many texts, a text
         too large, or too many tokens under TRUNCATION_POLICY_REJECT), NOT_FOUND
         (unknown model), RESOURCE_EXHAUSTED (queue full; retry later),
-        DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining).
+        DEADLINE_EXCEEDED, UNAVAILABLE (not ready or draining); ErrorReason says
+        which.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
