@@ -28,19 +28,28 @@ def stub(channel: grpc.Channel) -> pb_grpc.EmbeddingServiceStub:
     return pb_grpc.EmbeddingServiceStub(channel)
 
 
-def _error(call: Any) -> tuple[grpc.StatusCode, str | None, str | None]:
-    """(code, ErrorInfo.reason, BadRequest field) of a failed call."""
+def _error(call: Any) -> tuple[grpc.StatusCode, int | None, str | None]:
+    """(code, ErrorInfo.reason as an ErrorReason, BadRequest field) of a failed call.
+
+    Also checks what every error must hold: an ErrorInfo in the service's
+    domain whose reason is an ErrorReason name, and a violation description
+    that does not repeat the field (the status message does).
+    """
     status = rpc_status.from_call(call)
     reason = field = None
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            reason = info.reason
+            assert info.domain == "tandem.inference.v1.EmbeddingService", info
+            reason = pb.ErrorReason.Value(info.reason)
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            field = bad.field_violations[0].field
+            violation = bad.field_violations[0]
+            field = violation.field
+            assert not violation.description.startswith(field), violation
+            assert call.details() == f"{field} {violation.description}"
     return call.code(), reason, field
 
 
@@ -85,24 +94,44 @@ def test_server_timing_trailer(stub: pb_grpc.EmbeddingServiceStub) -> None:
 @pytest.mark.parametrize(
     ("request_kwargs", "code", "reason", "field"),
     [
-        ({"texts": []}, grpc.StatusCode.INVALID_ARGUMENT, "invalid_input", "texts"),
-        ({"texts": ["ok", ""]}, grpc.StatusCode.INVALID_ARGUMENT, "invalid_input", "texts[1]"),
-        ({"texts": ["x"] * 257}, grpc.StatusCode.INVALID_ARGUMENT, "too_many_texts", "texts"),
-        ({"texts": ["ab" * 5000]}, grpc.StatusCode.INVALID_ARGUMENT, "text_too_large", "texts[0]"),
+        ({"texts": []}, grpc.StatusCode.INVALID_ARGUMENT, pb.ERROR_REASON_INVALID_INPUT, "texts"),
+        (
+            {"texts": ["ok", ""]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            pb.ERROR_REASON_INVALID_INPUT,
+            "texts[1]",
+        ),
+        (
+            {"texts": ["x"] * 257},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            pb.ERROR_REASON_TOO_MANY_TEXTS,
+            "texts",
+        ),
+        (
+            {"texts": ["ab" * 5000]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            pb.ERROR_REASON_TEXT_TOO_LARGE,
+            "texts[0]",
+        ),
         (
             {"texts": ["fine", "word " * 300], "truncation": pb.TRUNCATION_POLICY_REJECT},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "context_length_exceeded",
+            pb.ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
             "texts[1]",
         ),
-        ({"texts": ["x"], "model": "gpt-4"}, grpc.StatusCode.NOT_FOUND, "model_not_found", "model"),
+        (
+            {"texts": ["x"], "model": "gpt-4"},
+            grpc.StatusCode.NOT_FOUND,
+            pb.ERROR_REASON_MODEL_NOT_FOUND,
+            "model",
+        ),
     ],
 )
 def test_bad_input_gets_a_precise_error_and_the_next_call_works(
     stub: pb_grpc.EmbeddingServiceStub,
     request_kwargs: dict[str, Any],
     code: grpc.StatusCode,
-    reason: str,
+    reason: int,
     field: str,
 ) -> None:
     with pytest.raises(grpc.RpcError) as failed:
@@ -181,7 +210,11 @@ def test_invalid_utf8_is_invalid_argument_naming_the_field(
 ) -> None:
     with pytest.raises(grpc.RpcError) as failed:
         _raw_embed(channel)(raw, timeout=10)
-    assert _error(failed.value) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_utf8", field)
+    assert _error(failed.value) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        pb.ERROR_REASON_INVALID_UTF8,
+        field,
+    )
     assert "UTF-8" in str(failed.value.details())
     assert stub.Embed(pb.EmbedRequest(texts=["after"]), timeout=10).embeddings
 
@@ -191,7 +224,11 @@ def test_a_message_that_is_not_protobuf_is_invalid_argument(
 ) -> None:
     with pytest.raises(grpc.RpcError) as failed:
         _raw_embed(channel)(b"\x0a\x7fshort", timeout=10)  # a length past the end
-    assert _error(failed.value) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_message", None)
+    assert _error(failed.value) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        pb.ERROR_REASON_INVALID_MESSAGE,
+        None,
+    )
     assert stub.Embed(pb.EmbedRequest(texts=["after"]), timeout=10).embeddings
 
 

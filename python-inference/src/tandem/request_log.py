@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tandem.errors import CoreError
+from tandem.errors import CoreError, json_code
+from tandem.inference.v1 import inference_pb2 as pb
 from tandem.metrics import CoreMetrics
 from tandem.service import EmbedResult
 
@@ -43,7 +44,7 @@ def track_request(
         record.failed("cancelled")
         raise
     except BaseException:
-        record.failed("internal_error")
+        record.failed(json_code(pb.ERROR_REASON_INTERNAL_ERROR))
         raise
     finally:
         elapsed = time.perf_counter() - started

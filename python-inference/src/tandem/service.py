@@ -20,6 +20,7 @@ from opentelemetry import trace
 from tandem.admission import AdmissionGate
 from tandem.batching.scheduler import BatchedVectors, BatchScheduler, epoch_ns
 from tandem.errors import InvalidInput, ModelNotFound
+from tandem.inference.v1 import inference_pb2 as pb
 from tandem.metrics import CoreMetrics
 from tandem.model.tokenizer import TextTokenizer, TokenizedText
 
@@ -218,33 +219,32 @@ class EmbeddingService:
         if command.model and not info.accepts(command.model):
             known = ", ".join((info.model_id, *info.aliases))
             raise ModelNotFound(
-                f"model {command.model!r} is not served here; use one of: {known}", param="model"
+                f"{command.model!r} is not served here; use one of: {known}", param="model"
             )
         count = len(command.texts)
         if count == 0:
-            raise InvalidInput("texts must contain at least one text", param="texts")
+            raise InvalidInput("must contain at least one text", param="texts")
         if count > info.max_texts_per_request:
             raise InvalidInput(
-                f"texts has {count} items; the maximum is {info.max_texts_per_request} per request",
+                f"has {count} items; the maximum is {info.max_texts_per_request} per request",
                 param="texts",
-                code="too_many_texts",
+                reason=pb.ERROR_REASON_TOO_MANY_TEXTS,
             )
         total = 0
         for i, text in enumerate(command.texts):
             if not text:
-                raise InvalidInput(f"texts[{i}] is empty", param=f"texts[{i}]")
+                raise InvalidInput("is empty", param=f"texts[{i}]")
             size = _utf8_size(text)
             if size is None:
                 raise InvalidInput(
-                    f"texts[{i}] is not valid Unicode (it contains a lone surrogate)",
+                    "is not valid Unicode (it contains a lone surrogate)",
                     param=f"texts[{i}]",
                 )
             if size > info.max_text_bytes:
                 raise InvalidInput(
-                    f"texts[{i}] is {size} bytes of UTF-8; the maximum is "
-                    f"{info.max_text_bytes} bytes",
+                    f"is {size} bytes of UTF-8; the maximum is {info.max_text_bytes} bytes",
                     param=f"texts[{i}]",
-                    code="text_too_large",
+                    reason=pb.ERROR_REASON_TEXT_TOO_LARGE,
                 )
             total += size
         return total
@@ -253,10 +253,10 @@ class EmbeddingService:
         for i, text in enumerate(tokenized):
             if text.truncated:
                 raise InvalidInput(
-                    f"texts[{i}] has {text.full_length} tokens; the model's maximum is "
+                    f"has {text.full_length} tokens; the model's maximum is "
                     f"{self.info.max_tokens} and truncation was refused",
                     param=f"texts[{i}]",
-                    code="context_length_exceeded",
+                    reason=pb.ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
                 )
 
 

@@ -36,6 +36,7 @@ from opentelemetry.trace import SpanContext
 
 from tandem.batching.planner import BatchLimits, plan_batch
 from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
+from tandem.inference.v1 import inference_pb2 as pb
 from tandem.logs import request_id_var
 from tandem.metrics import CoreMetrics
 from tandem.worker_health import WorkerBeats
@@ -322,7 +323,9 @@ class BatchScheduler:
         request_ids = sorted(str(job.request_id) for job in jobs.values())
         log.error("the model produced non-finite vectors",
                   extra={"texts": len(bad), "request_ids": request_ids})  # fmt: skip
-        error = InternalError("the model produced a non-finite vector", code="non_finite_output")
+        error = InternalError(
+            "the model produced a non-finite vector", reason=pb.ERROR_REASON_NON_FINITE_OUTPUT
+        )
         for job in jobs.values():
             self._loop.call_soon_threadsafe(job.fail, error)
 

@@ -33,9 +33,9 @@ _LENGTH_DELIMITED = 2
 class UndecodableRequest:
     """A request message that could not be parsed; ``param`` names the bad field when known."""
 
-    message: str
+    description: str  # what is wrong, without naming the field (CoreError's description)
     param: str | None = None  # the field, e.g. texts[3], when known
-    code: str = "invalid_message"
+    reason: pb.ErrorReason = pb.ERROR_REASON_INVALID_MESSAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +84,9 @@ def _explain(data: bytes, error: DecodeError) -> UndecodableRequest:
         except UnicodeDecodeError as bad:
             param = f"{spec.name}[{index}]" if spec.is_repeated else spec.name
             return UndecodableRequest(
-                f"{param} is not valid UTF-8 (byte 0x{bad.object[bad.start]:02x} at offset "
+                f"is not valid UTF-8 (byte 0x{bad.object[bad.start]:02x} at offset "
                 f"{bad.start}); protobuf string fields must be UTF-8",
                 param,
-                "invalid_utf8",
+                pb.ERROR_REASON_INVALID_UTF8,
             )
     return UndecodableRequest(f"the request is not a valid {descriptor.name}: {error}")

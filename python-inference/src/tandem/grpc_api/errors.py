@@ -1,8 +1,10 @@
 """CoreError -> gRPC status with rich details, in one place.
 
 Details follow google.rpc conventions so any gRPC client can read them:
-BadRequest names the offending field, ErrorInfo carries the stable error code
-(reason), RetryInfo says when to retry after RESOURCE_EXHAUSTED.
+BadRequest names the offending field (the proto's field names, e.g.
+``texts[3]``), ErrorInfo carries the contract's ErrorReason as its reason (the
+enum value's name) with the service's name as domain, RetryInfo says when to
+retry after RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from tandem.errors import (
     ModelNotFound,
     Overloaded,
     Unavailable,
+    reason_name,
 )
+from tandem.inference.v1 import inference_pb2 as pb
 
-ERROR_DOMAIN = "tandem.inference.v1"
+# The ErrorInfo domain: the service's full name, as AIP-193 asks, so a caller
+# can tell the core's reasons from those of a proxy on the way.
+ERROR_DOMAIN = pb.DESCRIPTOR.services_by_name["EmbeddingService"].full_name
 
 _CODES: dict[type[CoreError], int] = {
     InvalidInput: code_pb2.INVALID_ARGUMENT,
@@ -34,13 +40,13 @@ _CODES: dict[type[CoreError], int] = {
 
 def to_grpc_status(exc: CoreError) -> grpc.Status:
     """The status a servicer aborts with for ``exc``."""
-    details = [error_details_pb2.ErrorInfo(reason=exc.code, domain=ERROR_DOMAIN)]
+    details = [error_details_pb2.ErrorInfo(reason=reason_name(exc.reason), domain=ERROR_DOMAIN)]
     if exc.param is not None:
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=exc.param, description=exc.message
+                        field=exc.param, description=exc.description
                     )
                 ]
             )

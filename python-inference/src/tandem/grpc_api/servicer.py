@@ -91,7 +91,7 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
 
 def _command(request: pb.EmbedRequest | UndecodableRequest) -> EmbedCommand:
     if isinstance(request, UndecodableRequest):
-        raise InvalidInput(request.message, param=request.param, code=request.code)
+        raise InvalidInput(request.description, param=request.param, reason=request.reason)
     return EmbedCommand(
         texts=list(request.texts),
         model=request.model or None,

@@ -32,6 +32,7 @@ from fastapi import Request, Response
 from tandem.http_api.decoding import Utf8CheckedRoute
 from tandem.http_api.deps import get_context
 from tandem.http_api.errors import error_response
+from tandem.inference.v1 import inference_pb2 as pb
 
 # X-Timeout-Ms bounds, as the route declares them (a value outside is refused
 # there with 400; until then the body read uses the default timeout).
@@ -64,7 +65,7 @@ class AdmittedRoute(Utf8CheckedRoute):
                         408,
                         f"the request body did not arrive within the request's deadline "
                         f"({timeout_s:g} s, X-Timeout-Ms or the default timeout)",
-                        code="body_timeout",
+                        reason=pb.ERROR_REASON_BODY_TIMEOUT,
                         headers={"Connection": "close"},
                     )
                 return await handle(request)

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from tandem.errors import InvalidInput
+from tandem.inference.v1 import inference_pb2 as pb
 
 # Bytes that are not UTF-8, decoded with errors="surrogateescape", become
 # U+DC80..U+DCFF: the markers this module looks for.
@@ -53,13 +54,13 @@ def invalid_utf8(body: bytes, error: UnicodeDecodeError) -> InvalidInput:
     if param is None:
         return InvalidInput(
             f"the body is not valid UTF-8 (byte 0x{offending:02x} at offset {error.start})",
-            code="invalid_utf8",
+            reason=pb.ERROR_REASON_INVALID_UTF8,
         )
     return InvalidInput(
-        f"{param} is not valid UTF-8 (byte 0x{offending:02x} at body offset {error.start}); "
+        f"is not valid UTF-8 (byte 0x{offending:02x} at body offset {error.start}); "
         "JSON text must be UTF-8",
         param=param,
-        code="invalid_utf8",
+        reason=pb.ERROR_REASON_INVALID_UTF8,
     )
 
 

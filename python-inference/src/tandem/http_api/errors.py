@@ -2,7 +2,8 @@
 
 {"error": {"message": ..., "type": ..., "param": ..., "code": ...}}, the same
 shape the gateway uses (OpenAI's), whatever went wrong: our own errors, body
-validation, unknown routes, wrong methods.
+validation, unknown routes, wrong methods. The ``code`` is always the
+contract's ErrorReason as text (tandem.errors.json_code).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from tandem.errors import (
     ModelNotFound,
     Overloaded,
     Unavailable,
+    json_code,
 )
+from tandem.inference.v1 import inference_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,18 @@ _STATUS: dict[type[CoreError], int] = {
     Unavailable: 503,
 }
 
+# Routing refusals (Starlette's HTTPException) by status.
+_HTTP_REASONS: dict[int, pb.ErrorReason] = {
+    404: pb.ERROR_REASON_NOT_FOUND,
+    405: pb.ERROR_REASON_METHOD_NOT_ALLOWED,
+}
+
 
 def error_response(
     status: int,
     message: str,
     *,
-    code: str | None,
+    reason: pb.ErrorReason,
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
@@ -50,7 +59,7 @@ def error_response(
         kind = "server_error"
     else:
         kind = "invalid_request_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    body = {"error": {"message": message, "type": kind, "param": param, "code": json_code(reason)}}
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
@@ -61,7 +70,11 @@ def core_error_response(exc: CoreError) -> Response:
     if isinstance(exc, Overloaded):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return error_response(
-        _STATUS.get(type(exc), 500), exc.message, code=exc.code, param=exc.param, headers=headers
+        _STATUS.get(type(exc), 500),
+        exc.message,
+        reason=exc.reason,
+        param=exc.param,
+        headers=headers,
     )
 
 
@@ -75,27 +88,29 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         if first.get("type") == "json_invalid":
             reason = first.get("ctx", {}).get("error", "malformed JSON")
-            return error_response(400, f"the body is not valid JSON: {reason}", code="invalid_json")
+            return error_response(
+                400, f"the body is not valid JSON: {reason}", reason=pb.ERROR_REASON_INVALID_JSON
+            )
         param = _param_from_location(first.get("loc", ()))
         message = str(first.get("msg", "invalid request"))
         if first.get("type") == "extra_forbidden":
             message = f"unknown field {param!r}"
         elif param:
             message = f"{param}: {message}"
-        return error_response(400, message, code="invalid_input", param=param)
+        return error_response(400, message, reason=pb.ERROR_REASON_INVALID_INPUT, param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        reason = _HTTP_REASONS.get(exc.status_code, pb.ERROR_REASON_HTTP_ERROR)
         return error_response(
-            exc.status_code, str(exc.detail), code=code, headers=dict(exc.headers or {})
+            exc.status_code, str(exc.detail), reason=reason, headers=dict(exc.headers or {})
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
         # Details go to the log (with the request id), never to the caller.
         log.error("unhandled error", exc_info=exc)
-        return error_response(500, "internal error", code="internal_error")
+        return error_response(500, "internal error", reason=pb.ERROR_REASON_INTERNAL_ERROR)
 
 
 def _param_from_location(location: tuple[object, ...] | list[object]) -> str | None:

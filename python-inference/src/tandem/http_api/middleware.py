@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tandem.http_api.errors import error_response
+from tandem.inference.v1 import inference_pb2 as pb
 from tandem.logs import accept_request_id, request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -61,7 +62,7 @@ class JsonBodyMiddleware:
             response = error_response(
                 415,
                 f"Content-Type must be application/json (got {shown})",
-                code="unsupported_media_type",
+                reason=pb.ERROR_REASON_UNSUPPORTED_MEDIA_TYPE,
             )
             await response(scope, receive, send)
             return
@@ -98,6 +99,6 @@ class JsonBodyMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, f"the body exceeds {self.max_bytes} bytes", code="body_too_large"
+            413, f"the body exceeds {self.max_bytes} bytes", reason=pb.ERROR_REASON_BODY_TOO_LARGE
         )
         await response(scope, receive, send)
