@@ -42,7 +42,7 @@ run: install model gateway ## Start core and gateway on localhost (TRACES=1 prin
 	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
-TEST_TARGETS := proto-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
+TEST_TARGETS := proto-check chart-capacity-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
 
 .PHONY: test
 test: install model tools ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
@@ -65,6 +65,18 @@ model: $(MODEL_DIR)/manifest.json ## Build the ONNX model from the packaged weig
 
 $(MODEL_DIR)/manifest.json: $(VENV)/.installed $(wildcard python-inference/src/tandem/model/*.py)
 	$(VENV)/bin/tandem build-model --output $(MODEL_DIR) --precision fp32 --precision int8
+
+CHART_CAPACITY := deploy/helm/tandem/generated/model-capacity.json
+
+.PHONY: chart-capacity
+chart-capacity: model ## Write the chart's model capacity values from the built model's manifest
+	$(VENV)/bin/tandem chart-capacity --model-dir $(MODEL_DIR) > $(CHART_CAPACITY).tmp
+	mv $(CHART_CAPACITY).tmp $(CHART_CAPACITY)
+
+.PHONY: chart-capacity-check
+chart-capacity-check: model ## Fail if the chart's model capacity values differ from the manifest's
+	@$(VENV)/bin/tandem chart-capacity --model-dir $(MODEL_DIR) | diff -u $(CHART_CAPACITY) - \
+	  || { echo "stale $(CHART_CAPACITY): run 'make chart-capacity'" >&2; exit 1; }
 
 .PHONY: gateway
 gateway: ## Build the gateway binary into go-gateway/bin/

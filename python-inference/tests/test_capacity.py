@@ -4,11 +4,11 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tandem.capacity import (
-    ACTIVATION_BYTES_PER_TOKEN,
     BASE_MIB,
     HEADROOM,
     INFLIGHT_BYTES_FACTOR,
@@ -18,12 +18,17 @@ from tandem.capacity import (
     TRANSIT_BYTES_FACTOR,
     CapacityError,
     CapacityInputs,
+    chart_capacity_json,
     check_memory_limit,
     plan_capacity,
 )
+from tandem.model.manifest import GraphCapacity, ModelManifest
 from tandem.settings import Settings
 
+# Inputs of a hypothetical model: the formula's arithmetic does not depend on
+# the built one (whose measured inputs the manifest tests cover).
 WEIGHTS_MIB = 86.6
+ACTIVATION_BYTES = 36 * 1024
 
 
 def _inputs(**overrides: object) -> CapacityInputs:
@@ -32,7 +37,7 @@ def _inputs(**overrides: object) -> CapacityInputs:
         "workers": 0,
         "threads_per_worker": 0,
         "weights_mib": WEIGHTS_MIB,
-        "precision": "fp32",
+        "activation_bytes_per_token": ACTIVATION_BYTES,
         "max_batch_tokens": 1024,
         # The admission bounds default to the core's (the CLI's defaults too).
         **{
@@ -55,7 +60,7 @@ def _inputs(**overrides: object) -> CapacityInputs:
 def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
     plan = plan_capacity(_inputs(cpus=4, workers=workers, threads_per_worker=1))
     model = math.ceil(WEIGHTS_MIB + SESSION_OVERHEAD_MIB)
-    per_worker = math.ceil(1024 * ACTIVATION_BYTES_PER_TOKEN / MIB)
+    per_worker = math.ceil(1024 * ACTIVATION_BYTES / MIB)
     assert (plan.model_copies, plan.model_mib, plan.per_worker_mib) == (1, model, per_worker)
     assert plan.memory_request_mib == (
         BASE_MIB + model + workers * per_worker + plan.inflight_mib + plan.transit_mib
@@ -145,7 +150,8 @@ def test_memory_limit_too_small_is_refused_naming_the_setting() -> None:
 def test_cli_prints_the_same_plan_as_json() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tandem", "worker-math", "--cpus", "4", "--workers", "2",
-         "--weights-mib", str(WEIGHTS_MIB)],
+         "--weights-mib", str(WEIGHTS_MIB),
+         "--activation-bytes-per-token", str(ACTIVATION_BYTES)],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert json.loads(out) == plan_capacity(_inputs(cpus=4, workers=2)).as_dict()
@@ -154,8 +160,58 @@ def test_cli_prints_the_same_plan_as_json() -> None:
 def test_cli_refuses_oversubscription_with_exit_2() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tandem", "worker-math", "--cpus", "1", "--workers", "2",
-         "--weights-mib", "80"],
+         "--weights-mib", "80", "--activation-bytes-per-token", "1024"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 2
     assert "TANDEM_CORE_WORKERS" in done.stderr
+
+
+def test_cli_reads_the_model_inputs_of_the_chosen_precision(tmp_path: Path) -> None:
+    """Without overrides, worker-math takes weights and activations from the manifest."""
+    measured = {"fp32": (64 * MIB, 40 * 1024), "int8": (16 * MIB, 48 * 1024)}
+    write_manifest(tmp_path, measured)
+    for precision, (weights, activation) in measured.items():
+        out = subprocess.run(
+            [sys.executable, "-m", "tandem", "worker-math", "--cpus", "2",
+             "--model-dir", str(tmp_path), "--precision", precision],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        expected = plan_capacity(
+            _inputs(weights_mib=weights / MIB, activation_bytes_per_token=activation)
+        )
+        assert json.loads(out) == expected.as_dict()
+
+
+def test_chart_capacity_is_the_manifest_in_the_charts_names(tmp_path: Path) -> None:
+    write_manifest(tmp_path, {"fp32": (1000, 8192), "int8": (500, 16384)})
+    out = subprocess.run(
+        [sys.executable, "-m", "tandem", "chart-capacity", "--model-dir", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert json.loads(out)["precisions"] == {
+        "fp32": {"weightsBytes": 1000, "activationBytesPerToken": 8192},
+        "int8": {"weightsBytes": 500, "activationBytesPerToken": 16384},
+    }
+    # Stable text, so the drift check can diff it: same input, same bytes.
+    assert out == chart_capacity_json(
+        "test/model",
+        {"int8": {"weights_bytes": 500, "activation_bytes_per_token": 16384},
+         "fp32": {"weights_bytes": 1000, "activation_bytes_per_token": 8192}},
+    )  # fmt: skip
+
+
+def write_manifest(model_dir: Path, measured: dict[str, tuple[int, int]]) -> None:
+    ModelManifest(
+        model_id="test/model",
+        aliases=(),
+        dimension=8,
+        max_tokens=16,
+        graphs={p: f"model-{p}.onnx" for p in measured},  # type: ignore[misc]
+        source_package="test==0",
+        source_sha256="0" * 64,
+        capacity={
+            p: GraphCapacity(weights_bytes=w, activation_bytes_per_token=a)  # type: ignore[misc]
+            for p, (w, a) in measured.items()
+        },
+    ).write(model_dir)

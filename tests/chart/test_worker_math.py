@@ -4,7 +4,11 @@ The chart computes the capacity plan in a template (_helpers.tpl,
 tandem.core.capacity); the core computes it in Python (capacity.py). This
 renders the chart for a matrix of inputs and runs the core's CLI with the same
 inputs: every number must agree, and every layout the CLI refuses the chart
-must refuse too.
+must refuse too. The model's own inputs (weights, activation bytes per
+padded token) are not typed here: the CLI reads them from the built model's
+manifest, the chart from generated/model-capacity.json (`make chart-capacity`),
+so a case with the defaults also proves the two copies agree; a few cases
+override them to exercise the arithmetic for other models.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.chart.helm import CHART, ROOT, Rendered, RenderError, render, render_error
 from tests.chart.test_message_limits import grpc_send_limit
 
 TANDEM_CLI = ROOT / ".venv" / "bin" / "tandem"
-WEIGHTS_BYTES = 90856960  # all-MiniLM-L6-v2 fp32, manifest.json weights_bytes
+MODEL_DIR = ROOT / ".cache" / "models"
+GENERATED = CHART / "generated" / "model-capacity.json"
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,8 @@ class Case:
     threads: int = 0
     precision: str = "fp32"
     max_batch_tokens: int = 1024
-    weights_bytes: int = WEIGHTS_BYTES
+    weights_bytes: int = 0  # 0 = the built model's (measured), else an override
+    activation_bytes: int = 0  # 0 = the built model's (measured), else an override
     inflight_requests: int = 32
     inflight_bytes: int = 0  # 0 = the chart's default: 2 x the gateway's send limit
     texts_per_request: int = 256
@@ -45,6 +51,7 @@ class Case:
         return (
             f"cpus={self.cpus:g},w={self.workers},t={self.threads},"
             f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes},"
+            f"act={self.activation_bytes},"
             f"inflight={self.inflight_requests}/{self.inflight_bytes}/{self.texts_per_request},"
             f"gw={self.gateway_replicas}/{self.gateway_max_replicas}x{self.gateway_in_flight},"
             f"text={self.max_text_bytes}"
@@ -71,6 +78,7 @@ class Case:
                     "workers": self.workers,
                     "threadsPerWorker": self.threads,
                     "weightsBytes": self.weights_bytes,
+                    "activationBytesPerToken": self.activation_bytes,
                     "maxBatchTokens": self.max_batch_tokens,
                     "maxInflightRequests": self.inflight_requests,
                     "maxInflightBytes": self.inflight_bytes,
@@ -95,8 +103,9 @@ CASES = [
     Case(cpus=2, max_batch_tokens=4096),
     Case(cpus=16, max_batch_tokens=65536),
     Case(cpus=4, workers=4, threads=1, max_batch_tokens=2000),
-    Case(cpus=2, weights_bytes=22_783_400),
-    Case(cpus=6, workers=2, threads=3, weights_bytes=438_000_000),
+    # Other models: the override values, as a team would set before generating theirs.
+    Case(cpus=2, weights_bytes=22_783_400, activation_bytes=12_345),
+    Case(cpus=6, workers=2, threads=3, weights_bytes=438_000_000, activation_bytes=100 * 1024),
     Case(cpus=64, workers=64),
     Case(cpus=1, workers=64),
     # The in-flight term: the admission bounds, small and large.
@@ -135,8 +144,14 @@ def worker_math(case: Case) -> dict[str, Any] | str:
         str(case.workers),
         "--threads-per-worker",
         str(case.threads),
-        "--weights-mib",
-        repr(case.weights_bytes / (1 << 20)),
+        "--model-dir",
+        str(MODEL_DIR),
+        *(["--weights-mib", repr(case.weights_bytes / MIB)] if case.weights_bytes else []),
+        *(
+            ["--activation-bytes-per-token", str(case.activation_bytes)]
+            if case.activation_bytes
+            else []
+        ),
         "--precision",
         case.precision,
         "--max-batch-tokens",
@@ -209,18 +224,52 @@ def test_matrix_covers_refusals_and_both_session_layouts() -> None:
     assert len({p["memory_limit_mib"] for p in accepted}) >= 10
 
 
-def test_default_values_use_the_built_models_weights() -> None:
-    """values.yaml's weightsBytes is the built model's, so the default plan is right."""
-    manifest = json.loads((ROOT / ".cache" / "models" / "manifest.json").read_text())
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["core"]["capacity"]["weightsBytes"] == manifest["weights_bytes"]
+def test_generated_capacity_is_the_built_models() -> None:
+    """The drift check: the chart's generated file is what the manifest gives today.
+
+    The same check runs in `make test` (chart-capacity-check); here it runs
+    with the chart tests, so a rebuilt model with new measurements fails fast.
+    """
+    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
+    generated = json.loads(GENERATED.read_text())
+    assert generated["modelId"] == manifest["model_id"]
+    assert generated["precisions"] == {
+        precision: {
+            "weightsBytes": measured["weights_bytes"],
+            "activationBytesPerToken": measured["activation_bytes_per_token"],
+        }
+        for precision, measured in manifest["capacity"].items()
+    }
+    printed = subprocess.run(
+        [str(TANDEM_CLI), "chart-capacity", "--model-dir", str(MODEL_DIR)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert printed == GENERATED.read_text(), "stale generated file: run `make chart-capacity`"
+
+
+def test_overrides_replace_the_generated_values() -> None:
+    """A model the generated file does not describe is sized by the two overrides."""
+    case = Case(cpus=1, weights_bytes=300 * MIB, activation_bytes=64 * 1024)
+    plan = plan_for(case)
+    default = plan_for(Case(cpus=1))
+    assert plan["memory_request_mib"] != default["memory_request_mib"]
+    resources = render(values=case.values()).container("core")["resources"]
+    assert mib(resources["requests"]["memory"]) == plan["memory_request_mib"]
+
+
+def plan_for(case: Case) -> dict[str, Any]:
+    plan = worker_math(case)
+    assert isinstance(plan, dict), plan
+    return plan
 
 
 def test_default_plan_is_one_worker_on_one_cpu() -> None:
+    plan = plan_for(Case(cpus=1))
+    assert plan["workers"] == 1
     resources = render().container("core")["resources"]
     assert resources == {
-        "requests": {"cpu": "1000m", "memory": "699Mi"},
-        "limits": {"cpu": "1000m", "memory": "874Mi"},
+        "requests": {"cpu": "1000m", "memory": f"{plan['memory_request_mib']}Mi"},
+        "limits": {"cpu": "1000m", "memory": f"{plan['memory_limit_mib']}Mi"},
     }
 
 
@@ -238,11 +287,18 @@ def test_explicit_resources_override_the_plan() -> None:
     assert (env["TANDEM_CORE_WORKERS"], env["TANDEM_CORE_THREADS_PER_WORKER"]) == ("2", "1")
 
 
+def two_cpu_need_mib() -> int:
+    """What 2 workers x 1 thread need with the built model (the plan's request)."""
+    need = plan_for(Case(cpus=2))["memory_request_mib"]
+    # The fixed quantities below ("300M", "0.75Gi", "1G") sit on either side of it.
+    assert 300 < need <= 768, need
+    return int(need)
+
+
 @pytest.mark.parametrize(
     ("limits", "complaint"),
     [
-        # 2 workers x 1 thread need 739 MiB (see docs/worker-math.md).
-        ({"cpu": "2", "memory": "738Mi"}, "core.resources.limits.memory"),
+        ({"cpu": "2", "memory": "{below}Mi"}, "core.resources.limits.memory"),
         ({"cpu": "2", "memory": "300M"}, "core.resources.limits.memory"),  # 286 MiB
         ({"cpu": "1500m", "memory": "1Gi"}, "core.resources.limits.cpu"),
         ({"cpu": 1, "memory": "1Gi"}, "core.resources.limits.cpu"),
@@ -251,6 +307,8 @@ def test_explicit_resources_override_the_plan() -> None:
 def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
     limits: dict[str, Any], complaint: str
 ) -> None:
+    need = two_cpu_need_mib()
+    limits = {k: v.format(below=need - 1) if isinstance(v, str) else v for k, v in limits.items()}
     values = {"core": {"capacity": {"cpus": 2}, "resources": {"limits": limits}}}
     assert complaint in render_error(values=values)
 
@@ -258,13 +316,18 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
 @pytest.mark.parametrize(
     "limits",
     [
-        {"cpu": "2", "memory": "739Mi"},
-        {"cpu": "2000m", "memory": "774897664"},  # 739 MiB in bytes
+        {"cpu": "2", "memory": "{need}Mi"},
+        {"cpu": "2000m", "memory": "{need_bytes}"},  # the same in bytes
         {"cpu": 2, "memory": "0.75Gi"},  # 768 MiB,
         {"cpu": "2.5", "memory": "1G"},
     ],
 )
 def test_explicit_resources_that_hold_the_plan_are_accepted(limits: dict[str, Any]) -> None:
+    need = two_cpu_need_mib()
+    limits = {
+        k: v.format(need=need, need_bytes=need * MIB) if isinstance(v, str) else v
+        for k, v in limits.items()
+    }
     values = {"core": {"capacity": {"cpus": 2}, "resources": {"limits": limits}}}
     try:
         render(values=values)

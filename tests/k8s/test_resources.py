@@ -54,9 +54,28 @@ def _transit_calls(values: dict[str, Any]) -> int:
     return int(pods) * int(gateway["settings"]["maxInFlight"])
 
 
+# The model's measured capacity inputs as the chart reads them (make chart-capacity).
+GENERATED_CAPACITY = (
+    Path(__file__).resolve().parents[2] / "deploy/helm/tandem/generated/model-capacity.json"
+)
+
+
+def _measured(values: dict[str, Any]) -> tuple[int, int]:
+    """Weights and activation bytes per token: the values' overrides, else the generated ones."""
+    cap = values["core"]["capacity"]
+    generated = json.loads(GENERATED_CAPACITY.read_text())["precisions"]
+    entry = generated.get(values["core"]["settings"]["precision"], {})
+    weights = int(cap.get("weightsBytes") or 0) or int(entry["weightsBytes"])
+    activation = int(cap.get("activationBytesPerToken") or 0) or int(
+        entry["activationBytesPerToken"]
+    )
+    return weights, activation
+
+
 def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
     """`tandem worker-math` with every input the chart feeds its own copy of the formula."""
     cap = values["core"]["capacity"]
+    weights, activation = _measured(values)
     send_limit = _send_limit(values)
     tandem = shutil.which("tandem") or str(Path(sys.executable).parent / "tandem")
     out = subprocess.run(
@@ -70,7 +89,9 @@ def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
             "--threads-per-worker",
             str(cap["threadsPerWorker"]),
             "--weights-mib",
-            str(cap["weightsBytes"] / (1 << 20)),
+            repr(weights / (1 << 20)),
+            "--activation-bytes-per-token",
+            str(activation),
             "--max-batch-tokens",
             str(cap["maxBatchTokens"]),
             "--precision",

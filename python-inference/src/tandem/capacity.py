@@ -12,15 +12,20 @@
 
 ``tandem worker-math`` prints this as JSON; the Helm chart renders the core's
 resources with the same formula (deploy/helm/tandem/templates/_helpers.tpl),
-and a test checks the two agree for a matrix of inputs. The constants are
-measured, not guessed: ``make bench-core`` measures peak RSS at saturating
+and a test checks the two agree for a matrix of inputs. The model's own
+inputs (its weights, its activation bytes per padded token) are measured by
+``tandem build-model`` and read from the model's manifest
+(tandem.model.measure); the constants below belong to the core. They are
+measured too, not guessed: ``make bench-core`` measures peak RSS at saturating
 load for 1, 2 and 4 workers and compares it with this formula
 (docs/benchmarks/core.md, docs/worker-math.md).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 MIB = 1 << 20
@@ -29,14 +34,9 @@ MIB = 1 << 20
 # numpy, ONNX Runtime, grpcio, FastAPI/uvicorn, tokenizers and the tokenizer's
 # vocabulary. Measured (docs/benchmarks/core.md).
 BASE_MIB = 130
-# A session holds its own copy of the weights, plus allocator and graph
-# overhead: per MiB of weights, per precision.
-SESSION_WEIGHT_FACTOR = {"fp32": 1.0, "int8": 1.0}
+# A session holds its own copy of the weights (the manifest's weights_bytes
+# for the served precision) plus ORT's allocator and graph overhead.
 SESSION_OVERHEAD_MIB = 16
-# Activation memory per padded token of a batch, which ORT's arena keeps after
-# the largest batch a worker has run: hidden states (384), FFN (1536), and
-# 12 heads x sequence attention scores at up to 256 tokens per row.
-ACTIVATION_BYTES_PER_TOKEN = 40 * 1024
 HEADROOM = 0.25
 # What admitted requests hold (admission.py bounds requests and text bytes in
 # flight). Per byte of text: the gRPC message or HTTP body, the decoded
@@ -73,8 +73,10 @@ class CapacityInputs:
     cpus: float  # CPUs the container gets (its limit, or the host's when unlimited)
     workers: int  # 0 = derive from cpus
     threads_per_worker: int  # 0 = derive from cpus and workers
-    weights_mib: float  # size of the model's weights (manifest.weights_bytes)
-    precision: str  # "fp32" or "int8"
+    weights_mib: float  # the served graph's weights (manifest capacity.weights_bytes)
+    # Peak batch memory per padded token, measured at build time (manifest
+    # capacity.activation_bytes_per_token): each worker keeps its largest batch's.
+    activation_bytes_per_token: int
     max_batch_tokens: int
     max_inflight_requests: int  # admission bound: requests at once
     max_inflight_bytes: int  # admission bound: UTF-8 bytes of text at once
@@ -128,10 +130,8 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
             "TANDEM_CORE_THREADS_PER_WORKER, or give the pod more CPU"
         )
     model_copies = 1 if threads == 1 else workers
-    model_mib = math.ceil(
-        inputs.weights_mib * SESSION_WEIGHT_FACTOR[inputs.precision] + SESSION_OVERHEAD_MIB
-    )
-    per_worker_mib = math.ceil(inputs.max_batch_tokens * ACTIVATION_BYTES_PER_TOKEN / MIB)
+    model_mib = math.ceil(inputs.weights_mib + SESSION_OVERHEAD_MIB)
+    per_worker_mib = math.ceil(inputs.max_batch_tokens * inputs.activation_bytes_per_token / MIB)
     inflight_mib = math.ceil(
         (
             inputs.max_inflight_bytes * INFLIGHT_BYTES_FACTOR
@@ -176,3 +176,30 @@ def check_memory_limit(plan: CapacityPlan, limit_bytes: int | None) -> None:
             "TANDEM_CORE_WORKERS, TANDEM_CORE_MAX_BATCH_TOKENS, TANDEM_CORE_MAX_INFLIGHT_REQUESTS, "
             "TANDEM_CORE_MAX_INFLIGHT_BYTES or TANDEM_CORE_TRANSIT_CALLS, or raise the memory limit"
         )
+
+
+# Where `make chart-capacity` writes the chart's copy of the model's measured
+# inputs (relative to the repository root); the chart reads it with .Files.Get.
+CHART_CAPACITY_FILE = "deploy/helm/tandem/generated/model-capacity.json"
+
+
+def chart_capacity_json(model_id: str, measured: Mapping[str, Mapping[str, int]]) -> str:
+    """The chart's generated capacity values: the manifest's measured inputs, per precision.
+
+    ``measured`` is the manifest's ``capacity`` (precision -> weights_bytes,
+    activation_bytes_per_token). The output is stable (sorted keys, integers,
+    a trailing newline), so ``make chart-capacity-check`` can diff it.
+    """
+    document = {
+        "generatedBy": "make chart-capacity (tandem chart-capacity) from the model's "
+        "manifest.json; do not edit",
+        "modelId": model_id,
+        "precisions": {
+            precision: {
+                "weightsBytes": int(values["weights_bytes"]),
+                "activationBytesPerToken": int(values["activation_bytes_per_token"]),
+            }
+            for precision, values in sorted(measured.items())
+        },
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

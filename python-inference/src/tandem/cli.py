@@ -1,4 +1,4 @@
-"""``tandem``: serve, build-model, worker-math."""
+"""``tandem``: serve, build-model, worker-math, chart-capacity."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tandem.capacity import CapacityError, CapacityInputs, plan_capacity
+from tandem.capacity import CapacityError, CapacityInputs, chart_capacity_json, plan_capacity
 from tandem.logs import configure_logging
 from tandem.model.manifest import ModelManifest
 from tandem.settings import Settings, default_model_dir
@@ -44,8 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     math.add_argument("--cpus", type=float, required=True, help="CPUs the container gets")
     math.add_argument("--workers", type=int, default=0, help="0 = derive from --cpus")
     math.add_argument("--threads-per-worker", type=int, default=0, help="0 = derive")
-    math.add_argument("--weights-mib", type=float, help="default: from the built model")
-    math.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    math.add_argument(
+        "--weights-mib", type=float, help="default: the built model's, for --precision"
+    )
+    math.add_argument(
+        "--activation-bytes-per-token", type=int,
+        help="default: the built model's, for --precision (measured by build-model)",
+    )  # fmt: skip
+    math.add_argument(
+        "--precision", choices=("fp32", "int8"), default="fp32",
+        help="which graph's measured inputs to read from the manifest",
+    )  # fmt: skip
     math.add_argument("--max-batch-tokens", type=int, default=1024)
     # The admission bounds default to the core's own defaults (settings.py).
     for name in (
@@ -67,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     math.add_argument("--model-dir", type=Path, default=None)
 
+    chart = commands.add_parser(
+        "chart-capacity",
+        help="print the chart's generated capacity values (JSON) from the built model's manifest",
+    )
+    chart.add_argument("--model-dir", type=Path, default=None)
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(process_started)
@@ -79,7 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         manifest = build_model_dir(args.output, args.precision or ("fp32", "int8"))
         print(f"built {manifest.model_id} ({', '.join(manifest.graphs)}) in {args.output}")
         return 0
+    if args.command == "chart-capacity":
+        manifest = ModelManifest.read(_model_dir(args))
+        measured: dict[str, dict[str, int]] = {
+            p: c.model_dump() for p, c in manifest.capacity.items()
+        }
+        sys.stdout.write(chart_capacity_json(manifest.model_id, measured))
+        return 0
     return _worker_math(args)
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    if args.model_dir:
+        return Path(args.model_dir)
+    return Path(os.environ.get("TANDEM_CORE_MODEL_DIR", default_model_dir()))
 
 
 def _process_age_s() -> float:
@@ -112,11 +140,13 @@ def _serve(process_started: float) -> int:
 
 def _worker_math(args: argparse.Namespace) -> int:
     weights_mib = args.weights_mib
-    if weights_mib is None:
-        model_dir = args.model_dir or Path(
-            os.environ.get("TANDEM_CORE_MODEL_DIR", default_model_dir())
-        )
-        weights_mib = ModelManifest.read(model_dir).weights_bytes / (1 << 20)
+    activation = args.activation_bytes_per_token
+    if weights_mib is None or activation is None:
+        measured = ModelManifest.read(_model_dir(args)).capacity_of(args.precision)
+        if weights_mib is None:
+            weights_mib = measured.weights_bytes / (1 << 20)
+        if activation is None:
+            activation = measured.activation_bytes_per_token
     try:
         plan = plan_capacity(
             CapacityInputs(
@@ -124,7 +154,7 @@ def _worker_math(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 threads_per_worker=args.threads_per_worker,
                 weights_mib=weights_mib,
-                precision=args.precision,
+                activation_bytes_per_token=activation,
                 max_batch_tokens=args.max_batch_tokens,
                 max_inflight_requests=args.max_inflight_requests,
                 max_inflight_bytes=args.max_inflight_bytes,

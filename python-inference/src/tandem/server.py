@@ -58,14 +58,18 @@ class Ports:
 
 
 def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
-    """The worker math for this process, checked against its cgroup limits."""
+    """The worker math for this process, checked against its cgroup limits.
+
+    The model's terms come from its manifest, measured when it was built.
+    """
+    measured = manifest.capacity_of(settings.precision)
     plan = plan_capacity(
         CapacityInputs(
             cpus=settings.cpus or cgroups.cpu_quota() or float(cgroups.available_cpus()),
             workers=settings.workers,
             threads_per_worker=settings.threads_per_worker,
-            weights_mib=manifest.weights_bytes / MIB,
-            precision=settings.precision,
+            weights_mib=measured.weights_bytes / MIB,
+            activation_bytes_per_token=measured.activation_bytes_per_token,
             max_batch_tokens=settings.max_batch_tokens,
             max_inflight_requests=settings.max_inflight_requests,
             max_inflight_bytes=settings.max_inflight_bytes,

@@ -126,8 +126,13 @@ made to both fails the tests.
                  refused when workers x threads > whole CPUs
   model copies = 1 when threads = 1 (the workers share one ONNX Runtime session),
                  else one per worker (each needs its own intra-op thread pool)
-  model MiB    = ceil(weights MiB x precision factor + 16)      session overhead
-  worker MiB   = ceil(maxBatchTokens x 40 KiB / 1 MiB)          peak batch activations
+  model MiB    = ceil(weights MiB + 16)                         session overhead
+  worker MiB   = ceil(maxBatchTokens x activation bytes         peak batch activations
+                 per token / 1 MiB)
+  The two model terms (weights, activation bytes per padded token) are measured
+  by `tandem build-model` and generated into generated/model-capacity.json by
+  `make chart-capacity` (`make test` fails when they drift from the manifest);
+  core.capacity.weightsBytes / activationBytesPerToken override them when set.
   inflight MiB = ceil((maxInflightBytes x 10                    what admitted requests hold:
                  + maxInflightRequests x maxTextsPerRequest       text copies and tokenization,
                    x 8 KiB) / 1 MiB)                              results and responses
@@ -161,17 +166,35 @@ autoscaling, the most pods the HPA may run. */ -}}
 {{- mul (int64 $pods) (int64 $g.settings.maxInFlight) -}}
 {{- end -}}
 
+{{- /* The served graph's measured inputs, as JSON: generated/model-capacity.json's entry
+for core.settings.precision, each overridden by its core.capacity value when that is not 0. */ -}}
+{{- define "tandem.core.measured" -}}
+{{- $precision := .Values.core.settings.precision -}}
+{{- $generated := .Files.Get "generated/model-capacity.json" | fromJson -}}
+{{- $entry := get (get $generated "precisions" | default dict) $precision -}}
+{{- $c := .Values.core.capacity -}}
+{{- $weights := int64 (default 0 $c.weightsBytes) -}}
+{{- $activation := int64 (default 0 $c.activationBytesPerToken) -}}
+{{- if and (not $entry) (not (and $weights $activation)) -}}
+{{- fail (printf "generated/model-capacity.json has no %s entry (core.settings.precision): run 'make chart-capacity' after building that precision, or set core.capacity.weightsBytes and core.capacity.activationBytesPerToken" $precision) -}}
+{{- end -}}
+{{- dict
+      "weightsBytes" (ternary $weights (int64 (dig "weightsBytes" 0 (default dict $entry))) (gt $weights 0))
+      "activationBytesPerToken" (ternary $activation (int64 (dig "activationBytesPerToken" 0 (default dict $entry))) (gt $activation 0))
+    | toJson -}}
+{{- end -}}
+
 {{- define "tandem.core.capacity" -}}
 {{- $c := .Values.core.capacity -}}
-{{- $precision := .Values.core.settings.precision -}}
-{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, ACTIVATION_BYTES_PER_TOKEN, HEADROOM, SESSION_WEIGHT_FACTOR, INFLIGHT_BYTES_FACTOR, RESULT_BYTES_PER_TEXT, TRANSIT_BYTES_FACTOR. */ -}}
+{{- /* Constants of capacity.py: BASE_MIB, SESSION_OVERHEAD_MIB, HEADROOM, INFLIGHT_BYTES_FACTOR, RESULT_BYTES_PER_TEXT, TRANSIT_BYTES_FACTOR. */ -}}
 {{- $baseMiB := 130 -}}
 {{- $sessionOverheadMiB := 16 -}}
-{{- $activationBytesPerToken := 40960 -}}
+{{- $measured := include "tandem.core.measured" . | fromJson -}}
+{{- $weightsBytes := int64 $measured.weightsBytes -}}
+{{- $activationBytesPerToken := int64 $measured.activationBytesPerToken -}}
 {{- $inflightBytesFactor := 10 -}}
 {{- $transitBytesFactor := 5 -}}
 {{- $resultBytesPerText := 8192 -}}
-{{- $weightFactor := get (dict "fp32" 1.0 "int8" 1.0) $precision -}}
 {{- $mib := 1048576 -}}
 {{- $cpus := float64 $c.cpus -}}
 {{- /* capacity.py subtracts 1e-9 before ceil so that 2.0000000001 from a cgroup quota stays 2. */ -}}
@@ -188,7 +211,7 @@ autoscaling, the most pods the HPA may run. */ -}}
 {{- fail (printf "core.capacity: %d workers x %d threads = %d CPU threads, but the core gets %v CPUs (core.capacity.cpus): lower core.capacity.workers or core.capacity.threadsPerWorker, or raise core.capacity.cpus" $workers $threads (mul $workers $threads) $c.cpus) -}}
 {{- end -}}
 {{- $copies := ternary 1 $workers (eq $threads 1) -}}
-{{- $modelMiB := int64 (ceil (addf (mulf (divf $c.weightsBytes $mib) $weightFactor) $sessionOverheadMiB)) -}}
+{{- $modelMiB := int64 (ceil (addf (divf $weightsBytes $mib) $sessionOverheadMiB)) -}}
 {{- /* Integer ceil(a / b) = (a + b - 1) / b: exact, no float rounding. */ -}}
 {{- $perWorkerMiB := div (add (mul $c.maxBatchTokens $activationBytesPerToken) (sub $mib 1)) $mib -}}
 {{- $inflightBytes := add (mul (int64 (include "tandem.core.maxInflightBytes" .)) $inflightBytesFactor) (mul (int64 $c.maxInflightRequests) (int64 $c.maxTextsPerRequest) $resultBytesPerText) -}}

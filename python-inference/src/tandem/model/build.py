@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tandem.model.graph import build_graph
-from tandem.model.manifest import TOKENIZER_FILE, ModelManifest, Precision
+from tandem.model.manifest import TOKENIZER_FILE, GraphCapacity, ModelManifest, Precision
+from tandem.model.measure import activation_bytes_per_token, initializer_bytes
 from tandem.model.source import MODEL_ALIASES, MODEL_ID, SOURCE_PACKAGE, locate_source_model
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 def build_model_dir(output: Path, precisions: Iterable[Precision] = ("fp32",)) -> ModelManifest:
     """Write the ONNX graph(s), tokenizer and manifest into ``output``.
+
+    The manifest records each graph's capacity inputs (weights, activations
+    per padded token; model/measure.py), which the core's worker math and the
+    chart's generated capacity values read.
 
     Files are written into a temporary directory first and moved into place,
     so an interrupted build never leaves a half-written model behind.
@@ -43,6 +48,15 @@ def build_model_dir(output: Path, precisions: Iterable[Precision] = ("fp32",)) -
         if "fp32" not in wanted:
             (tmp / graphs.pop("fp32")).unlink()
         shutil.copyfile(source.tokenizer, tmp / TOKENIZER_FILE)
+        capacity = {
+            precision: GraphCapacity(
+                weights_bytes=initializer_bytes(tmp / graph),
+                activation_bytes_per_token=activation_bytes_per_token(
+                    tmp / graph, source.max_seq_length
+                ),
+            )
+            for precision, graph in graphs.items()
+        }
         manifest = ModelManifest(
             model_id=MODEL_ID,
             aliases=MODEL_ALIASES,
@@ -51,12 +65,13 @@ def build_model_dir(output: Path, precisions: Iterable[Precision] = ("fp32",)) -
             graphs=graphs,
             source_package=f"{SOURCE_PACKAGE}=={source.package_version}",
             source_sha256=_sha256(source.weights),
-            weights_bytes=sum(int(t.nbytes) for t in weights.values()),
+            capacity=capacity,
         )
         manifest.write(tmp)
         for item in tmp.iterdir():
             item.replace(output / item.name)
-    log.info("built model", extra={"output": str(output), "graphs": graphs})
+    log.info("built model", extra={"output": str(output), "graphs": graphs,
+             "capacity": {p: c.model_dump() for p, c in capacity.items()}})  # fmt: skip
     return manifest
 
 

@@ -6,16 +6,38 @@ never the source package, so a container image carries just the built model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
-FORMAT_VERSION = 1
+# 2: per-precision capacity inputs measured at build time (was one weights_bytes).
+FORMAT_VERSION = 2
 
 Precision = Literal["fp32", "int8"]
+
+
+class GraphCapacity(BaseModel):
+    """What the worker math needs to know about one graph, recorded by ``tandem build-model``.
+
+    Both numbers feed tandem.capacity and, through ``make chart-capacity``, the
+    chart's generated capacity values (docs/worker-math.md, docs/your-model.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Bytes of the graph's initializers (its weights, as stored in this ONNX
+    # file): counted exactly, so the same on every machine. The session's
+    # allocator and graph overhead on top is a core constant
+    # (capacity.SESSION_OVERHEAD_MIB).
+    weights_bytes: int = Field(gt=0)
+    # Peak resident memory a worker gains per padded token while running the
+    # largest batch shapes (full-length rows), measured in a fresh process and
+    # rounded up to ACTIVATION_GRANULARITY_BYTES (model/measure.py).
+    activation_bytes_per_token: int = Field(gt=0)
 
 
 class ModelManifest(BaseModel):
@@ -33,8 +55,8 @@ class ModelManifest(BaseModel):
     tokenizer: str = TOKENIZER_FILE
     source_package: str
     source_sha256: str
-    # Size of the fp32 weights in bytes: the worker math's model memory term.
-    weights_bytes: int
+    # precision -> the worker math's inputs for that graph; one entry per graph.
+    capacity: dict[Precision, GraphCapacity]
 
     @classmethod
     def read(cls, model_dir: Path) -> ModelManifest:
@@ -47,16 +69,28 @@ class ModelManifest(BaseModel):
                 f"'tandem build-model --output {model_dir}' (make model does this), "
                 "or set TANDEM_CORE_MODEL_DIR to a built model directory"
             ) from exc
-        manifest = cls.model_validate_json(text)
-        if manifest.format_version != FORMAT_VERSION:
+        # The version first: an older manifest has other fields, and "rebuild"
+        # is a better answer than a list of validation errors.
+        version = json.loads(text).get("format_version")
+        if version != FORMAT_VERSION:
             raise ValueError(
-                f"{path}: format version {manifest.format_version}, this core reads "
-                f"{FORMAT_VERSION}; rebuild the model with 'tandem build-model'"
+                f"{path}: format version {version}, this core reads "
+                f"{FORMAT_VERSION}; rebuild the model with 'tandem build-model' (make model)"
             )
-        return manifest
+        return cls.model_validate_json(text)
 
     def write(self, model_dir: Path) -> None:
         (model_dir / MANIFEST_FILE).write_text(self.model_dump_json(indent=2) + "\n")
+
+    def capacity_of(self, precision: Precision) -> GraphCapacity:
+        try:
+            return self.capacity[precision]
+        except KeyError:
+            raise ValueError(
+                f"{self.model_id} has no {precision} capacity record (built: "
+                f"{', '.join(sorted(self.capacity))}); rebuild with "
+                f"'tandem build-model --precision {precision}'"
+            ) from None
 
     def graph_path(self, model_dir: Path, precision: Precision) -> Path:
         try:
