@@ -180,22 +180,22 @@ func (c *Core) GetModelInfo(context.Context, *inferencev1.GetModelInfoRequest) (
 // DefaultEmbed is the fake's normal Embed behaviour.
 func DefaultEmbed(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
 	if m := req.GetModel(); m != "" && m != ModelID && m != Alias {
-		return nil, status.Errorf(codes.NotFound, "model %q is not served", m)
+		return nil, withReason(codes.NotFound, inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
 	}
 	if len(req.GetTexts()) == 0 {
-		return nil, BadRequest("invalid_input", "texts", "at least one text is required")
+		return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT, "texts", "must contain at least one text")
 	}
 	resp := &inferencev1.EmbedResponse{Model: ModelID}
 	for i, text := range req.GetTexts() {
 		if text == "" {
-			return nil, BadRequest("invalid_input", fmt.Sprintf("texts[%d]", i), fmt.Sprintf("texts[%d] is empty", i))
+			return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT, fmt.Sprintf("texts[%d]", i), "is empty")
 		}
 		tokens := len(strings.Fields(text)) + 2
 		truncated := false
 		if tokens > MaxTokens {
 			if req.GetTruncation() == inferencev1.TruncationPolicy_TRUNCATION_POLICY_REJECT {
-				return nil, BadRequest("context_length_exceeded", fmt.Sprintf("texts[%d]", i),
-					fmt.Sprintf("texts[%d] has %d tokens; the model's maximum is %d and truncation was refused", i, tokens, MaxTokens))
+				return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, fmt.Sprintf("texts[%d]", i),
+					fmt.Sprintf("has %d tokens; the model's maximum is %d and truncation was refused", tokens, MaxTokens))
 			}
 			tokens, truncated = MaxTokens, true
 		}
@@ -233,12 +233,16 @@ func Vector(text string) []float32 {
 	return v
 }
 
+// errorDomain is the google.rpc.ErrorInfo domain the core sets: its service's name.
+var errorDomain = inferencev1.EmbeddingService_ServiceDesc.ServiceName
+
 // BadRequest returns INVALID_ARGUMENT as the core reports invalid input: a
-// google.rpc.ErrorInfo with the core's stable code as reason, and a
-// google.rpc.BadRequest naming the field.
-func BadRequest(reason, field, description string) error {
-	st, err := status.New(codes.InvalidArgument, description).WithDetails(
-		&errdetails.ErrorInfo{Reason: reason, Domain: "tandem.inference.v1"},
+// google.rpc.ErrorInfo whose reason is the ErrorReason's name, and a
+// google.rpc.BadRequest naming the field (in the proto's names, e.g.
+// "texts[3]") with a description that does not repeat it ("is empty").
+func BadRequest(reason inferencev1.ErrorReason, field, description string) error {
+	st, err := status.New(codes.InvalidArgument, field+" "+description).WithDetails(
+		&errdetails.ErrorInfo{Reason: reason.String(), Domain: errorDomain},
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}},
 	)
 	if err != nil {
@@ -247,11 +251,22 @@ func BadRequest(reason, field, description string) error {
 	return st.Err()
 }
 
+// withReason returns a status with code and message and the core's
+// google.rpc.ErrorInfo for reason.
+func withReason(code codes.Code, reason inferencev1.ErrorReason, message string) error {
+	st, err := status.New(code, message).WithDetails(&errdetails.ErrorInfo{Reason: reason.String(), Domain: errorDomain})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
+
 // Overloaded returns RESOURCE_EXHAUSTED as the core reports a full queue:
-// a google.rpc.ErrorInfo with reason "overloaded" and a google.rpc.RetryInfo.
+// a google.rpc.ErrorInfo with reason ERROR_REASON_OVERLOADED and a
+// google.rpc.RetryInfo.
 func Overloaded(retryDelay time.Duration) error {
 	st, err := status.New(codes.ResourceExhausted, "queue full").WithDetails(
-		&errdetails.ErrorInfo{Reason: "overloaded", Domain: "tandem.inference.v1"},
+		&errdetails.ErrorInfo{Reason: inferencev1.ErrorReason_ERROR_REASON_OVERLOADED.String(), Domain: errorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)},
 	)
 	if err != nil {

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
@@ -50,7 +48,7 @@ func handleEmbeddings(core Embedder, models ModelSource, limits Limits, m *metri
 
 		res, err := core.Embed(ctx, upstream.EmbedRequest{Texts: req.Inputs, Model: info.ID, Truncate: req.Truncate})
 		if err != nil {
-			if e, ok := errors.AsType[*upstream.Error](err); ok && e.Code == codes.NotFound {
+			if e, ok := errors.AsType[*upstream.Error](err); ok && e.Kind == upstream.KindNotFound {
 				// The core no longer serves the model the cache describes
 				// (it was redeployed): look again next time.
 				models.Invalidate()

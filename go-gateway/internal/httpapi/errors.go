@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -171,109 +168,130 @@ func toAPIError(err error) *apiError {
 	return errInternal(err)
 }
 
-// fromUpstream maps a failed core call: the gRPC status code decides the
-// HTTP status. Only BadRequest field descriptions, which the core writes
-// for end users, are passed on; status messages go to the log.
+// fromUpstream maps a failed core call. The contract's ErrorReason decides
+// the answer (reasonAnswers); an error without one (a transport failure, a
+// proxy, gRPC's own limits, or a refusal by the gateway itself) is answered
+// by its Kind (kindAnswers). Only BadRequest field descriptions, which the
+// core writes for end users, are passed on; status messages go to the log.
 func fromUpstream(e *upstream.Error) *apiError {
-	switch e.Code {
-	case codes.InvalidArgument:
-		return fromInvalidArgument(e)
-	case codes.NotFound:
-		return &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest, Code: codeModelNotFound, Param: "model",
-			Message: "the requested model is not served here", cause: e}
-	case codes.ResourceExhausted:
-		if !e.Overloaded() {
-			// The gateway refused to send a message over its send limit
-			// (upstream.MessageTooLargeError): deterministic, so 413, not a
-			// retryable 429. The limits are derived from the request limits
-			// (upstream.MessageLimitsFor), so only a request near every
-			// limit at once, or a huge model name, gets here. Any
-			// RESOURCE_EXHAUSTED from the wire is overload: 429 below.
-			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: codeRequestTooLarge,
-				Message: "the request is too large for the inference backend; send fewer or shorter inputs", cause: e}
-		}
-		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: codeUpstreamOverloaded,
-			Message:    "the inference backend is at capacity; retry after the delay in Retry-After",
-			RetryAfter: max(e.RetryDelay, time.Second), cause: e}
-	case codes.DeadlineExceeded:
-		return &apiError{Status: http.StatusGatewayTimeout, Type: typeServer, Code: codeUpstreamTimeout,
-			Message: "the inference backend did not answer in time; try again, perhaps with fewer inputs", cause: e}
-	case codes.Unavailable:
-		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: codeUpstreamUnavailable,
-			Message: "the inference backend is unavailable; retry shortly", RetryAfter: e.RetryDelay, cause: e}
-	case codes.Canceled:
-		return &apiError{Status: statusClientClosedRequest, Type: typeInvalidRequest, Code: codeClientClosedRequest,
-			Message: "the client closed the request", cause: e}
-	default:
-		return &apiError{Status: http.StatusBadGateway, Type: typeServer, Code: codeUpstreamError,
-			Message: "the inference backend failed; the request id identifies it in the gateway's logs", cause: e}
-	}
-}
-
-func fromInvalidArgument(e *upstream.Error) *apiError {
-	if len(e.Violations) == 0 {
-		ae := invalidRequest(codeInvalidValue, "", "the inference backend rejected the request as invalid")
-		ae.cause = e
-		return ae
-	}
-	v := e.Violations[0]
-	param := coreFieldToParam(v.Field)
-	code, ok := coreReasonCodes[e.Reason]
+	a, ok := reasonAnswers[e.Reason]
 	if !ok {
-		code = codeInvalidValue
-		if strings.HasPrefix(param, "input[") && mentionsTokens(v) {
-			code = codeContextLengthExceeded
+		a = kindAnswers[e.Kind]
+	}
+	ae := &apiError{Status: a.status, Type: a.typ, Code: a.code, Param: a.param, Message: a.message, cause: e}
+	switch a.status {
+	case http.StatusTooManyRequests:
+		ae.RetryAfter = max(e.RetryDelay, time.Second)
+	case http.StatusServiceUnavailable:
+		ae.RetryAfter = e.RetryDelay
+	case http.StatusBadRequest:
+		if len(e.Violations) > 0 {
+			v := e.Violations[0]
+			if param := requestParam(v); param != "" {
+				ae.Param = param
+				if v.Description != "" {
+					// The contract keeps the field's name out of the
+					// description, so the API's own name goes in front:
+					// "input[3] is empty".
+					ae.Message = param + " " + v.Description
+				}
+			}
 		}
 	}
-	msg := coreTextIndex.ReplaceAllString(v.Description, "input[$1]")
-	if msg == "" {
-		msg = "invalid value"
-	}
-	ae := invalidRequest(code, param, "%s", msg)
-	ae.cause = e
 	return ae
 }
 
-// coreReasonCodes translates the core's stable error codes (the reason of
-// its google.rpc.ErrorInfo detail) into this API's codes where they differ
-// in meaning from a plain invalid value.
-var coreReasonCodes = map[string]string{
-	"context_length_exceeded": codeContextLengthExceeded,
-	"text_too_large":          codeInputTooLarge,
-	"too_many_texts":          codeTooManyInputs,
-}
-
-// mentionsTokens recognises a rejection for too many tokens from a core that
-// sends no ErrorInfo reason: the gateway already rejects empty and oversized
-// texts itself, so a per-text violation that talks about tokens is the
-// context length.
-func mentionsTokens(v upstream.FieldViolation) bool {
-	s := strings.ToLower(v.Reason + " " + v.Description)
-	return strings.Contains(s, "token") || strings.Contains(s, "context_length") || strings.Contains(s, "context length")
+// answer is the HTTP side of a failed core call; message is what the client
+// reads when the core's field violation does not say more.
+type answer struct {
+	status  int
+	typ     string
+	code    string
+	param   string
+	message string
 }
 
 var (
-	coreTextField = regexp.MustCompile(`^texts\[(\d+)\]$`)
-	coreTextIndex = regexp.MustCompile(`\btexts\[(\d+)\]`)
+	answerInvalid = answer{http.StatusBadRequest, typeInvalidRequest, codeInvalidValue, "",
+		"the inference backend rejected the request as invalid"}
+	answerModelNotFound = answer{http.StatusNotFound, typeInvalidRequest, codeModelNotFound, "model",
+		"the requested model is not served here"}
+	answerOverloaded = answer{http.StatusTooManyRequests, typeRateLimit, codeUpstreamOverloaded, "",
+		"the inference backend is at capacity; retry after the delay in Retry-After"}
+	answerTimeout = answer{http.StatusGatewayTimeout, typeServer, codeUpstreamTimeout, "",
+		"the inference backend did not answer in time; try again, perhaps with fewer inputs"}
+	answerUnavailable = answer{http.StatusServiceUnavailable, typeServer, codeUpstreamUnavailable, "",
+		"the inference backend is unavailable; retry shortly"}
+	answerFailed = answer{http.StatusBadGateway, typeServer, codeUpstreamError, "",
+		"the inference backend failed; the request id identifies it in the gateway's logs"}
 )
 
-// coreFieldToParam translates a field of EmbedRequest into the OpenAI
-// request parameter it came from: texts[3] is input[3]. The same is done to
-// the core's descriptions, so message and param agree.
-func coreFieldToParam(field string) string {
-	if m := coreTextField.FindStringSubmatch(field); m != nil {
-		return "input[" + m[1] + "]"
+// reasonAnswers maps every ErrorReason of the contract to the HTTP answer
+// (inference.proto documents each value with this status). A reason missing
+// here is a test failure (TestEveryErrorReasonHasAnHTTPAnswer).
+var reasonAnswers = map[inferencev1.ErrorReason]answer{
+	inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT: answerInvalid,
+	inferencev1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS: {http.StatusBadRequest, typeInvalidRequest, codeTooManyInputs, "input",
+		"the request has more inputs than the inference backend accepts"},
+	inferencev1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE: {http.StatusBadRequest, typeInvalidRequest, codeInputTooLarge, "",
+		"an input is larger than the inference backend accepts"},
+	inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED: {http.StatusBadRequest, typeInvalidRequest, codeContextLengthExceeded, "",
+		"an input has more tokens than the model accepts"},
+	inferencev1.ErrorReason_ERROR_REASON_INVALID_UTF8:      answerInvalid,
+	inferencev1.ErrorReason_ERROR_REASON_INVALID_MESSAGE:   answerInvalid,
+	inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND:   answerModelNotFound,
+	inferencev1.ErrorReason_ERROR_REASON_OVERLOADED:        answerOverloaded,
+	inferencev1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED: answerTimeout,
+	inferencev1.ErrorReason_ERROR_REASON_UNAVAILABLE:       answerUnavailable,
+	inferencev1.ErrorReason_ERROR_REASON_INTERNAL_ERROR:    answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT: answerFailed,
+	// Reasons of the core's own HTTP API, never sent over gRPC: receiving
+	// one means the core broke the contract.
+	inferencev1.ErrorReason_ERROR_REASON_INVALID_JSON:           answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_BODY_TOO_LARGE:         answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_BODY_TIMEOUT:           answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_NOT_FOUND:              answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_METHOD_NOT_ALLOWED:     answerFailed,
+	inferencev1.ErrorReason_ERROR_REASON_HTTP_ERROR:             answerFailed,
+}
+
+// kindAnswers answers a failed call that carries no reason.
+var kindAnswers = map[upstream.Kind]answer{
+	upstream.KindInvalid:    answerInvalid,
+	upstream.KindNotFound:   answerModelNotFound,
+	upstream.KindOverloaded: answerOverloaded,
+	// The gateway refused to send a message over its send limit
+	// (upstream.MessageTooLargeError): deterministic, so 413, not a retryable
+	// 429. The limits are derived from the request limits
+	// (upstream.MessageLimitsFor), so only a request near every limit at
+	// once, or a huge model name, gets here.
+	upstream.KindTooLarge: {http.StatusRequestEntityTooLarge, typeInvalidRequest, codeRequestTooLarge, "",
+		"the request is too large for the inference backend; send fewer or shorter inputs"},
+	upstream.KindDeadlineExceeded: answerTimeout,
+	upstream.KindUnavailable:      answerUnavailable,
+	upstream.KindCanceled:         {statusClientClosedRequest, typeInvalidRequest, codeClientClosedRequest, "", "the client closed the request"},
+	upstream.KindInternal:         answerFailed,
+}
+
+// requestParams maps each EmbedRequest field (inference.proto's names) to the
+// OpenAI request parameter it is made from; the one table of its kind. A
+// field the API does not expose maps to "" (no param).
+var requestParams = map[string]string{
+	"texts":      "input",
+	"model":      "model",
+	"truncation": "truncate",
+	"normalize":  "", // the API has no such parameter; the gateway never sets it
+}
+
+// requestParam names the violated field as the client sent it: texts[3] is
+// input[3]. Empty for a field the API does not expose.
+func requestParam(v upstream.FieldViolation) string {
+	param := requestParams[v.Field]
+	if param == "" || v.Index < 0 {
+		return param
 	}
-	switch field {
-	case "texts":
-		return "input"
-	case "model":
-		return "model"
-	case "truncation":
-		return "truncate"
-	default:
-		return ""
-	}
+	return param + "[" + strconv.Itoa(v.Index) + "]"
 }
 
 // writeError answers err in OpenAI's error shape, logs what the client must

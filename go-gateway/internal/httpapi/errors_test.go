@@ -4,17 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/build"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
-func TestUpstreamStatusMapping(t *testing.T) {
+func TestUpstreamErrorMapping(t *testing.T) {
+	const (
+		reasonNone            = inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED
+		reasonInvalid         = inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT
+		reasonContextLength   = inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED
+		reasonTextTooLarge    = inferencev1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE
+		reasonTooManyTexts    = inferencev1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS
+		reasonModelNotFound   = inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND
+		reasonOverloaded      = inferencev1.ErrorReason_ERROR_REASON_OVERLOADED
+		reasonNonFiniteOutput = inferencev1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT
+		reasonHTTPOnly        = inferencev1.ErrorReason_ERROR_REASON_BODY_TIMEOUT
+	)
+	violation := func(field string, index int, description string) []upstream.FieldViolation {
+		return []upstream.FieldViolation{{Field: field, Index: index, Description: description}}
+	}
 	tests := []struct {
 		name           string
 		err            *upstream.Error
@@ -23,48 +39,47 @@ func TestUpstreamStatusMapping(t *testing.T) {
 		wantParam      string
 		wantRetryAfter time.Duration
 	}{
-		{"invalid argument on a text", &upstream.Error{Code: codes.InvalidArgument,
-			Violations: []upstream.FieldViolation{{Field: "texts[3]", Description: "text must be valid"}}},
-			400, codeInvalidValue, "input[3]", 0},
-		{"too many tokens", &upstream.Error{Code: codes.InvalidArgument,
-			Violations: []upstream.FieldViolation{{Field: "texts[2]", Description: "text has 300 tokens, more than 256"}}},
-			400, codeContextLengthExceeded, "input[2]", 0},
-		{"too many tokens by reason", &upstream.Error{Code: codes.InvalidArgument,
-			Violations: []upstream.FieldViolation{{Field: "texts[0]", Description: "too long", Reason: "CONTEXT_LENGTH_EXCEEDED"}}},
-			400, codeContextLengthExceeded, "input[0]", 0},
-		{"context length by ErrorInfo reason", &upstream.Error{Code: codes.InvalidArgument, Reason: "context_length_exceeded",
-			Violations: []upstream.FieldViolation{{Field: "texts[5]", Description: "too long and truncation was refused"}}},
-			400, codeContextLengthExceeded, "input[5]", 0},
-		{"text too large by reason", &upstream.Error{Code: codes.InvalidArgument, Reason: "text_too_large",
-			Violations: []upstream.FieldViolation{{Field: "texts[1]", Description: "texts[1] is 9000 bytes"}}},
-			400, codeInputTooLarge, "input[1]", 0},
-		{"too many texts by reason", &upstream.Error{Code: codes.InvalidArgument, Reason: "too_many_texts",
-			Violations: []upstream.FieldViolation{{Field: "texts", Description: "300 texts"}}},
+		{"invalid input on a text", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonInvalid,
+			Violations: violation("texts", 3, "is empty")}, 400, codeInvalidValue, "input[3]", 0},
+		{"context length by reason", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonContextLength,
+			Violations: violation("texts", 5, "has 300 tokens")}, 400, codeContextLengthExceeded, "input[5]", 0},
+		{"text too large by reason", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonTextTooLarge,
+			Violations: violation("texts", 1, "is 9000 bytes")}, 400, codeInputTooLarge, "input[1]", 0},
+		{"too many texts by reason", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonTooManyTexts,
+			Violations: violation("texts", -1, "has 300 items")}, 400, codeTooManyInputs, "input", 0},
+		{"too many texts without a violation", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonTooManyTexts},
 			400, codeTooManyInputs, "input", 0},
-		{"invalid texts list", &upstream.Error{Code: codes.InvalidArgument,
-			Violations: []upstream.FieldViolation{{Field: "texts", Description: "too many texts"}}},
-			400, codeInvalidValue, "input", 0},
-		{"invalid model field", &upstream.Error{Code: codes.InvalidArgument,
-			Violations: []upstream.FieldViolation{{Field: "model", Description: "bad model"}}},
-			400, codeInvalidValue, "model", 0},
-		{"invalid argument without details", &upstream.Error{Code: codes.InvalidArgument}, 400, codeInvalidValue, "", 0},
-		{"not found", &upstream.Error{Code: codes.NotFound}, 404, codeModelNotFound, "model", 0},
-		{"overloaded with retry info", &upstream.Error{Code: codes.ResourceExhausted, RetryDelay: 2500 * time.Millisecond},
+		// Without a reason (an older core, a proxy): the kind decides.
+		{"invalid texts list without a reason", &upstream.Error{Kind: upstream.KindInvalid,
+			Violations: violation("texts", -1, "is too long")}, 400, codeInvalidValue, "input", 0},
+		{"invalid model field", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonInvalid,
+			Violations: violation("model", -1, "is bad")}, 400, codeInvalidValue, "model", 0},
+		{"truncation field", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonInvalid,
+			Violations: violation("truncation", -1, "is unknown")}, 400, codeInvalidValue, "truncate", 0},
+		{"a field the API does not expose", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonInvalid,
+			Violations: violation("normalize", -1, "is odd")}, 400, codeInvalidValue, "", 0},
+		{"a violation that names no field", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonInvalid,
+			Violations: violation("", -1, "secret")}, 400, codeInvalidValue, "", 0},
+		{"invalid argument without details", &upstream.Error{Kind: upstream.KindInvalid}, 400, codeInvalidValue, "", 0},
+		{"not found by reason", &upstream.Error{Kind: upstream.KindNotFound, Reason: reasonModelNotFound,
+			Violations: violation("model", -1, "'x' is not served here")}, 404, codeModelNotFound, "model", 0},
+		{"not found without a reason", &upstream.Error{Kind: upstream.KindNotFound}, 404, codeModelNotFound, "model", 0},
+		{"overloaded with retry info", &upstream.Error{Kind: upstream.KindOverloaded, Reason: reasonOverloaded, RetryDelay: 2500 * time.Millisecond},
 			429, codeUpstreamOverloaded, "", 2500 * time.Millisecond},
-		{"overloaded without retry info", &upstream.Error{Code: codes.ResourceExhausted, Reason: "overloaded"}, 429, codeUpstreamOverloaded, "", time.Second},
+		{"overloaded without retry info", &upstream.Error{Kind: upstream.KindOverloaded, Reason: reasonOverloaded}, 429, codeUpstreamOverloaded, "", time.Second},
 		// Refused by the gateway before sending: deterministic, never a 429.
-		{"message too large", &upstream.Error{Code: codes.ResourceExhausted, TooLarge: true},
-			413, codeRequestTooLarge, "", 0},
+		{"message too large", &upstream.Error{Kind: upstream.KindTooLarge}, 413, codeRequestTooLarge, "", 0},
 		// From the wire without details (grpcio's own limits, a proxy): overload, 429 after 1 s.
-		{"resource exhausted without details", &upstream.Error{Code: codes.ResourceExhausted, Message: "Concurrent RPC limit exceeded!"},
+		{"resource exhausted without details", &upstream.Error{Kind: upstream.KindOverloaded, Message: "Concurrent RPC limit exceeded!"},
 			429, codeUpstreamOverloaded, "", time.Second},
-		{"deadline", &upstream.Error{Code: codes.DeadlineExceeded}, 504, codeUpstreamTimeout, "", 0},
-		{"unavailable", &upstream.Error{Code: codes.Unavailable}, 503, codeUpstreamUnavailable, "", 0},
-		{"canceled", &upstream.Error{Code: codes.Canceled}, 499, codeClientClosedRequest, "", 0},
-		{"internal", &upstream.Error{Code: codes.Internal, Message: "secret stack trace"}, 502, codeUpstreamError, "", 0},
-		{"unknown", &upstream.Error{Code: codes.Unknown}, 502, codeUpstreamError, "", 0},
-		{"unimplemented", &upstream.Error{Code: codes.Unimplemented}, 502, codeUpstreamError, "", 0},
-		{"permission denied", &upstream.Error{Code: codes.PermissionDenied}, 502, codeUpstreamError, "", 0},
+		{"deadline", &upstream.Error{Kind: upstream.KindDeadlineExceeded}, 504, codeUpstreamTimeout, "", 0},
+		{"unavailable", &upstream.Error{Kind: upstream.KindUnavailable, RetryDelay: 2 * time.Second}, 503, codeUpstreamUnavailable, "", 2 * time.Second},
+		{"canceled", &upstream.Error{Kind: upstream.KindCanceled}, 499, codeClientClosedRequest, "", 0},
+		{"internal", &upstream.Error{Kind: upstream.KindInternal, Message: "secret stack trace"}, 502, codeUpstreamError, "", 0},
+		{"non-finite output", &upstream.Error{Kind: upstream.KindInternal, Reason: reasonNonFiniteOutput, Message: "secret"}, 502, codeUpstreamError, "", 0},
+		// A reason of the core's HTTP API only, over gRPC: the contract is broken.
+		{"an HTTP-only reason", &upstream.Error{Kind: upstream.KindInvalid, Reason: reasonHTTPOnly}, 502, codeUpstreamError, "", 0},
+		{"no reason, internal kind", &upstream.Error{Kind: upstream.KindInternal, Reason: reasonNone}, 502, codeUpstreamError, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,18 +89,106 @@ func TestUpstreamStatusMapping(t *testing.T) {
 				t.Errorf("got %d %s param %q retry %v, want %d %s param %q retry %v",
 					ae.Status, ae.Code, ae.Param, ae.RetryAfter, tt.wantStatus, tt.wantCode, tt.wantParam, tt.wantRetryAfter)
 			}
-			if strings.Contains(ae.Message, "secret") {
-				t.Errorf("internal status message leaked to the client: %q", ae.Message)
+			if strings.Contains(ae.Message, "secret") || ae.Message == "" {
+				t.Errorf("message %q: empty, or an internal detail leaked to the client", ae.Message)
 			}
 		})
 	}
 }
 
 func TestCoreDescriptionsNameTheRequestParameter(t *testing.T) {
-	ae := toAPIError(&upstream.Error{Code: codes.InvalidArgument, Reason: "context_length_exceeded",
-		Violations: []upstream.FieldViolation{{Field: "texts[12]", Description: "texts[12] has 300 tokens; the maximum is 256"}}})
+	ae := toAPIError(&upstream.Error{Kind: upstream.KindInvalid, Reason: inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
+		Violations: []upstream.FieldViolation{{Field: "texts", Index: 12, Description: "has 300 tokens; the maximum is 256"}}})
 	if ae.Message != "input[12] has 300 tokens; the maximum is 256" {
 		t.Errorf("message = %q, want the core's description in the API's terms", ae.Message)
+	}
+}
+
+// Every value of the contract's ErrorReason, read from the generated code,
+// has an HTTP answer: a reason added to inference.proto fails here until the
+// gateway knows what to answer.
+func TestEveryErrorReasonHasAnHTTPAnswer(t *testing.T) {
+	for number, name := range inferencev1.ErrorReason_name {
+		reason := inferencev1.ErrorReason(number)
+		a, ok := reasonAnswers[reason]
+		if reason == inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			if ok {
+				t.Errorf("%s has an answer; errors without a reason are answered by their kind", name)
+			}
+			continue
+		}
+		if !ok || a.status < 400 || a.typ == "" || a.code == "" || a.message == "" {
+			t.Errorf("%s: answer %+v, want a complete HTTP answer", name, a)
+		}
+	}
+	if len(reasonAnswers) != len(inferencev1.ErrorReason_name)-1 {
+		t.Errorf("%d answers for %d reasons: one answers a value the contract does not have", len(reasonAnswers), len(inferencev1.ErrorReason_name)-1)
+	}
+}
+
+func TestEveryKindHasAnHTTPAnswer(t *testing.T) {
+	for _, kind := range upstream.Kinds() {
+		if a, ok := kindAnswers[kind]; !ok || a.status < 400 || a.code == "" || a.message == "" {
+			t.Errorf("kind %s: answer %+v, want a complete HTTP answer", kind, a)
+		}
+	}
+}
+
+// The field table covers exactly the fields of EmbedRequest, by the names
+// the generated descriptor gives.
+func TestRequestParamsCoverEmbedRequestFields(t *testing.T) {
+	fields := (&inferencev1.EmbedRequest{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		name := string(fields.Get(i).Name())
+		if _, ok := requestParams[name]; !ok {
+			t.Errorf("EmbedRequest.%s has no entry in requestParams", name)
+		}
+	}
+	for name := range requestParams {
+		if fields.ByName(protoreflect.Name(name)) == nil {
+			t.Errorf("requestParams maps %q, which is not a field of EmbedRequest", name)
+		}
+	}
+}
+
+func TestRequestParam(t *testing.T) {
+	tests := []struct {
+		v    upstream.FieldViolation
+		want string
+	}{
+		{upstream.FieldViolation{Field: "texts", Index: 0}, "input[0]"},
+		{upstream.FieldViolation{Field: "texts", Index: 255}, "input[255]"},
+		{upstream.FieldViolation{Field: "texts", Index: -1}, "input"},
+		{upstream.FieldViolation{Field: "model", Index: -1}, "model"},
+		{upstream.FieldViolation{Field: "truncation", Index: -1}, "truncate"},
+		{upstream.FieldViolation{Field: "normalize", Index: -1}, ""},
+		{upstream.FieldViolation{Field: "", Index: -1}, ""},
+		{upstream.FieldViolation{Field: "unknown", Index: 2}, ""},
+	}
+	for _, tt := range tests {
+		if got := requestParam(tt.v); got != tt.want {
+			t.Errorf("requestParam(%+v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// The HTTP package maps domain errors; gRPC stays behind the upstream
+// package. Transitive imports through upstream are expected; a direct
+// import of google.golang.org/grpc here, in code or tests, is not.
+func TestHTTPAPIDoesNotImportGRPC(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkg.Imports) == 0 {
+		t.Fatal("no imports found: the check is looking at the wrong directory")
+	}
+	for _, imports := range [][]string{pkg.Imports, pkg.TestImports, pkg.XTestImports} {
+		for _, path := range imports {
+			if path == "google.golang.org/grpc" || strings.HasPrefix(path, "google.golang.org/grpc/") {
+				t.Errorf("internal/httpapi imports %s; use upstream's domain errors", path)
+			}
+		}
 	}
 }
 
@@ -111,25 +214,6 @@ func TestOtherErrorMapping(t *testing.T) {
 				t.Errorf("internal detail leaked: %q", ae.Message)
 			}
 		})
-	}
-}
-
-func TestCoreFieldToParam(t *testing.T) {
-	tests := map[string]string{
-		"texts[0]":    "input[0]",
-		"texts[255]":  "input[255]",
-		"texts":       "input",
-		"model":       "model",
-		"truncation":  "truncate",
-		"texts[x]":    "",
-		"texts[1][2]": "",
-		"normalize":   "",
-		"":            "",
-	}
-	for field, want := range tests {
-		if got := coreFieldToParam(field); got != want {
-			t.Errorf("coreFieldToParam(%q) = %q, want %q", field, got, want)
-		}
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc/codes"
 
+	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
 	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
@@ -247,13 +247,14 @@ func TestUpstreamErrorsThroughTheHandler(t *testing.T) {
 		wantParam      string
 		wantRetryAfter string
 	}{
-		{"context length", &upstream.Error{Code: codes.InvalidArgument, Violations: []upstream.FieldViolation{
-			{Field: "texts[0]", Description: "text has 300 tokens; the model takes at most 256"}}}, 400, codeContextLengthExceeded, "input[0]", ""},
-		{"overloaded", &upstream.Error{Code: codes.ResourceExhausted, RetryDelay: 3 * time.Second}, 429, codeUpstreamOverloaded, "", "3"},
-		{"unavailable", &upstream.Error{Code: codes.Unavailable}, 503, codeUpstreamUnavailable, "", ""},
-		{"timeout", &upstream.Error{Code: codes.DeadlineExceeded}, 504, codeUpstreamTimeout, "", ""},
-		{"internal", &upstream.Error{Code: codes.Internal, Message: "Traceback: secret"}, 502, codeUpstreamError, "", ""},
-		{"not found", &upstream.Error{Code: codes.NotFound}, 404, codeModelNotFound, "model", ""},
+		{"context length", &upstream.Error{Kind: upstream.KindInvalid, Reason: inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
+			Violations: []upstream.FieldViolation{{Field: "texts", Index: 0, Description: "has 300 tokens; the model takes at most 256"}}},
+			400, codeContextLengthExceeded, "input[0]", ""},
+		{"overloaded", &upstream.Error{Kind: upstream.KindOverloaded, RetryDelay: 3 * time.Second}, 429, codeUpstreamOverloaded, "", "3"},
+		{"unavailable", &upstream.Error{Kind: upstream.KindUnavailable}, 503, codeUpstreamUnavailable, "", ""},
+		{"timeout", &upstream.Error{Kind: upstream.KindDeadlineExceeded}, 504, codeUpstreamTimeout, "", ""},
+		{"internal", &upstream.Error{Kind: upstream.KindInternal, Message: "Traceback: secret"}, 502, codeUpstreamError, "", ""},
+		{"not found", &upstream.Error{Kind: upstream.KindNotFound}, 404, codeModelNotFound, "model", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,7 +288,7 @@ func requestIDOf(rec *httptest.ResponseRecorder) string { return rec.Header().Ge
 func TestCoreNotFoundInvalidatesTheModelCache(t *testing.T) {
 	s := newTestServer(t)
 	s.core.set(func(context.Context, upstream.EmbedRequest) (upstream.EmbedResult, error) {
-		return upstream.EmbedResult{}, &upstream.Error{Code: codes.NotFound}
+		return upstream.EmbedResult{}, &upstream.Error{Kind: upstream.KindNotFound}
 	})
 	s.postJSON(validBody)
 	if s.models.invalidated.Load() != 1 {
@@ -297,7 +298,7 @@ func TestCoreNotFoundInvalidatesTheModelCache(t *testing.T) {
 
 func TestModelInfoUnavailable(t *testing.T) {
 	s := newTestServer(t)
-	s.models.err = &upstream.Error{Code: codes.Unavailable}
+	s.models.err = &upstream.Error{Kind: upstream.KindUnavailable}
 	for _, rec := range []*httptest.ResponseRecorder{s.postJSON(validBody), s.do("GET", "/v1/models", "")} {
 		if rec.Code != http.StatusServiceUnavailable {
 			t.Errorf("status %d, want 503: %s", rec.Code, rec.Body)

@@ -15,7 +15,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	grpccodes "google.golang.org/grpc/codes"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
 	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
@@ -209,7 +208,7 @@ func TestErrorsAreRecordedOnTheSpan(t *testing.T) {
 		d.Keys = auth.NewKeySet([]string{"sk-good"})
 	})
 	s.core.set(func(context.Context, upstream.EmbedRequest) (upstream.EmbedResult, error) {
-		return upstream.EmbedResult{}, &upstream.Error{Method: "Embed", Code: grpccodes.Unavailable, Message: "connection refused"}
+		return upstream.EmbedResult{}, &upstream.Error{Method: "Embed", Kind: upstream.KindUnavailable, Message: "connection refused"}
 	})
 	key := []string{"Authorization", "Bearer sk-good"}
 

@@ -96,15 +96,16 @@ func TestEmbedAlwaysAsksForNormalizedVectors(t *testing.T) {
 func TestRetriesOnlyUnavailable(t *testing.T) {
 	tests := []struct {
 		code         codes.Code
+		wantKind     upstream.Kind
 		wantAttempts int64
 		wantErr      bool
 	}{
-		{codes.Unavailable, 2, false}, // retried, then succeeds
-		{codes.InvalidArgument, 1, true},
-		{codes.ResourceExhausted, 1, true},
-		{codes.DeadlineExceeded, 1, true},
-		{codes.Internal, 1, true},
-		{codes.NotFound, 1, true},
+		{codes.Unavailable, upstream.KindUnavailable, 2, false}, // retried, then succeeds
+		{codes.InvalidArgument, upstream.KindInvalid, 1, true},
+		{codes.ResourceExhausted, upstream.KindOverloaded, 1, true},
+		{codes.DeadlineExceeded, upstream.KindDeadlineExceeded, 1, true},
+		{codes.Internal, upstream.KindInternal, 1, true},
+		{codes.NotFound, upstream.KindNotFound, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
@@ -127,8 +128,8 @@ func TestRetriesOnlyUnavailable(t *testing.T) {
 			}
 			if err != nil {
 				var ue *upstream.Error
-				if !errors.As(err, &ue) || ue.Code != tt.code {
-					t.Errorf("err = %v, want *upstream.Error with code %s", err, tt.code)
+				if !errors.As(err, &ue) || ue.Kind != tt.wantKind {
+					t.Errorf("err = %v, want *upstream.Error of kind %s", err, tt.wantKind)
 				}
 			}
 			retries := testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("Embed"))
@@ -150,7 +151,7 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.Unavailable {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindUnavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE", err)
 	}
 	if got := core.EmbedCalls(); got != 3 {
@@ -197,7 +198,7 @@ func TestSlowCoreTimesOutWithDeadlineExceeded(t *testing.T) {
 	start := time.Now()
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.DeadlineExceeded {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindDeadlineExceeded {
 		t.Fatalf("err = %v, want DEADLINE_EXCEEDED", err)
 	}
 	if elapsed := time.Since(start); elapsed > eventually {
@@ -211,7 +212,7 @@ func TestUnreachableCoreIsUnavailable(t *testing.T) {
 
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.Unavailable {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindUnavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE", err)
 	}
 }
@@ -273,26 +274,25 @@ func TestErrorDetailsAreDecoded(t *testing.T) {
 	c, _ := newClient(t, testConfig(core.Addr))
 
 	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
-		return nil, fakecore.BadRequest("context_length_exceeded", "texts[3]", "text has too many tokens")
+		return nil, fakecore.BadRequest(inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, "texts[3]", "has too many tokens")
 	})
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || len(ue.Violations) != 1 || ue.Violations[0].Field != "texts[3]" {
-		t.Fatalf("err = %#v, want one violation on texts[3]", err)
+	want := upstream.FieldViolation{Field: "texts", Index: 3, Description: "has too many tokens"}
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindInvalid || len(ue.Violations) != 1 || ue.Violations[0] != want {
+		t.Fatalf("err = %#v, want one violation %+v", err, want)
 	}
-	if ue.Reason != "context_length_exceeded" {
-		t.Errorf("reason = %q, want the ErrorInfo reason", ue.Reason)
+	if ue.Reason != inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED {
+		t.Errorf("reason = %s, want the ErrorInfo reason", ue.Reason)
 	}
 
 	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
 		return nil, fakecore.Overloaded(3 * time.Second)
 	})
 	_, err = embedOne(t.Context(), c)
-	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.RetryDelay != 3*time.Second {
-		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED with a 3s retry delay", err)
-	}
-	if !ue.Overloaded() {
-		t.Errorf("the core's RESOURCE_EXHAUSTED is not overload: %#v", ue)
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindOverloaded || ue.RetryDelay != 3*time.Second ||
+		ue.Reason != inferencev1.ErrorReason_ERROR_REASON_OVERLOADED {
+		t.Fatalf("err = %#v, want overload with a 3s retry delay", err)
 	}
 
 	// Without ErrorInfo or RetryInfo (grpcio's own limits, a proxy): still
@@ -301,8 +301,8 @@ func TestErrorDetailsAreDecoded(t *testing.T) {
 		return nil, status.Error(codes.ResourceExhausted, "Concurrent RPC limit exceeded!")
 	})
 	_, err = embedOne(t.Context(), c)
-	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || ue.TooLarge || !ue.Overloaded() {
-		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED that is overload", err)
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindOverloaded || ue.Reason != inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED that is overload, without a reason", err)
 	}
 }
 
@@ -315,7 +315,7 @@ func TestContractViolationIsReported(t *testing.T) {
 
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.Internal {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindInternal {
 		t.Fatalf("err = %v, want a contract violation (INTERNAL)", err)
 	}
 }

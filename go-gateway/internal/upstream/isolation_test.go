@@ -39,14 +39,14 @@ func TestBusyCoreKeepsItsShareAndFailsNobodyElse(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		busy fakecore.EmbedFunc
-		code codes.Code
+		kind upstream.Kind
 	}{
 		{"overloaded", func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
 			return nil, fakecore.Overloaded(time.Second)
-		}, codes.ResourceExhausted},
+		}, upstream.KindOverloaded},
 		{"deadline exceeded", func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
 			return nil, status.Error(codes.DeadlineExceeded, "queued past the deadline")
-		}, codes.DeadlineExceeded},
+		}, upstream.KindDeadlineExceeded},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			busy, idle := fakecore.Start(t), fakecore.Start(t)
@@ -64,8 +64,8 @@ func TestBusyCoreKeepsItsShareAndFailsNobodyElse(t *testing.T) {
 				}
 				failed++
 				var ue *upstream.Error
-				if !errors.As(err, &ue) || ue.Code != tt.code {
-					t.Fatalf("err = %v, want the busy core's own %s passed through", err, tt.code)
+				if !errors.As(err, &ue) || ue.Kind != tt.kind {
+					t.Fatalf("err = %v, want the busy core's own %s passed through", err, tt.kind)
 				}
 			}
 			busyCalls, idleCalls := busy.EmbedCalls()-busyBefore, idle.EmbedCalls()-idleBefore
@@ -205,7 +205,7 @@ func TestMessageLargerThanTheSendLimitFailsLocallyAsNotOverloaded(t *testing.T) 
 
 	_, err := c.Embed(t.Context(), upstream.EmbedRequest{Texts: []string{strings.Repeat("a", limit)}, Truncate: true})
 	var ue *upstream.Error
-	if !errors.As(err, &ue) || ue.Code != codes.ResourceExhausted || !ue.TooLarge || ue.Overloaded() {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindTooLarge {
 		t.Fatalf("err = %v, want RESOURCE_EXHAUSTED that is too large, not overload", err)
 	}
 	var tooLarge *upstream.MessageTooLargeError
