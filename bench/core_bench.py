@@ -40,7 +40,7 @@ from harness import (  # noqa: E402
 from loadgen import LoadGenerator  # noqa: E402
 from stack import ManagedProcess, free_port  # noqa: E402
 from tandem.capacity import CapacityInputs, plan_capacity  # noqa: E402
-from tandem.model.manifest import ModelManifest  # noqa: E402
+from tandem.model.manifest import GraphCapacity, ModelManifest  # noqa: E402
 from tandem.model.runtime import OnnxEncoder  # noqa: E402
 from tandem.model.tokenizer import TextTokenizer  # noqa: E402
 from tandem.settings import Settings  # noqa: E402
@@ -253,7 +253,11 @@ async def http_side_by_side(
 
 
 async def memory_by_workers(
-    model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget, weights_mib: float
+    model_dir: Path,
+    load: LoadGenerator,
+    log_dir: Path,
+    budget: Budget,
+    model_capacity: GraphCapacity,
 ) -> list[dict[str, Any]]:
     """Peak RSS at saturating load against the formula.
 
@@ -294,7 +298,7 @@ async def memory_by_workers(
             startup = startup_seconds(core)
         finally:
             core.stop()
-        plan = _plan(workers, weights_mib, transit_calls=callers, **limits)
+        plan = _plan(workers, model_capacity, transit_calls=callers, **limits)
         rows.append({
             "workers": workers,
             "label": f"{workers} x 1",
@@ -304,11 +308,11 @@ async def memory_by_workers(
             "error_pct": round((plan.memory_request_mib - measured) / measured * 100, 1),
             "startup_s": startup,
         })  # fmt: skip
-    rows.append(await memory_worst_case(model_dir, load, log_dir, budget, weights_mib))
+    rows.append(await memory_worst_case(model_dir, load, log_dir, budget, model_capacity))
     return rows
 
 
-def _plan(workers: int, weights_mib: float, **overrides: int) -> Any:
+def _plan(workers: int, model_capacity: GraphCapacity, **overrides: int) -> Any:
     """The worker math for ``workers`` single-threaded workers and the core's default limits.
 
     The calls in transit are the load's callers: ``max_inflight_requests`` at
@@ -321,8 +325,9 @@ def _plan(workers: int, weights_mib: float, **overrides: int) -> Any:
     limits.update(overrides)
     limits.setdefault("transit_calls", limits["max_inflight_requests"])
     return plan_capacity(CapacityInputs(
-        cpus=workers, workers=workers, threads_per_worker=1, weights_mib=weights_mib,
-        precision="fp32", **limits,
+        cpus=workers, workers=workers, threads_per_worker=1,
+        weights_mib=model_capacity.weights_bytes / MIB,
+        activation_bytes_per_token=model_capacity.activation_bytes_per_token, **limits,
     ))  # fmt: skip
 
 
@@ -333,7 +338,11 @@ def send_limit(texts: int, text_bytes: int, body_bytes: int = 4 << 20) -> int:
 
 
 async def memory_worst_case(
-    model_dir: Path, load: LoadGenerator, log_dir: Path, budget: Budget, weights_mib: float
+    model_dir: Path,
+    load: LoadGenerator,
+    log_dir: Path,
+    budget: Budget,
+    model_capacity: GraphCapacity,
 ) -> dict[str, Any]:
     """The largest requests the limits allow, as many at once as admission lets in.
 
@@ -369,7 +378,7 @@ async def memory_worst_case(
         measured = peak_rss_mib(core)
     finally:
         core.stop()
-    plan = _plan(workers, weights_mib, transit_calls=at_once, **limits)
+    plan = _plan(workers, model_capacity, transit_calls=at_once, **limits)
     return {
         "workers": workers,
         "label": f"{workers} x 1, 256 x 8 KB texts, {at_once} requests at once (admission bound)",
@@ -547,7 +556,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     corpus = write_corpus(tokenizer, corpus_file, CORPUS_SIZE)
     load = LoadGenerator(args.load_bin, corpus_file)
     if args.only is not None:
-        return await _only(args, budgets, load, manifest.weights_bytes / MIB)
+        return await _only(args, budgets, load, manifest.capacity_of("fp32"))
     graph = manifest.graph_path(model_dir, "fp32")
     cpus = os.cpu_count() or 1
     passes = 1 if args.quick else 3
@@ -578,7 +587,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     http_data = await http_side_by_side(model_dir, load, args.log_dir, budgets["sat"])
     print("memory ...", flush=True)
     memory = await memory_by_workers(
-        model_dir, load, args.log_dir, budgets["mem"], manifest.weights_bytes / MIB
+        model_dir, load, args.log_dir, budgets["mem"], manifest.capacity_of("fp32")
     )
     print("layouts ...", flush=True)
     layout_rows = await layouts(model_dir, load, args.log_dir, budgets)
@@ -604,7 +613,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 # depends on the configuration and the load, not on how busy the CPUs are, so
 # it can be refreshed without re-running the throughput sections.
 async def _only(
-    args: argparse.Namespace, budgets: dict[str, Budget], load: LoadGenerator, weights_mib: float
+    args: argparse.Namespace,
+    budgets: dict[str, Budget],
+    load: LoadGenerator,
+    model_capacity: GraphCapacity,
 ) -> dict[str, Any]:
     if args.only != "memory":
         raise SystemExit(f"--only {args.only}: only 'memory' can be measured on its own")
@@ -614,7 +626,7 @@ async def _only(
     data: dict[str, Any] = json.loads(previous.read_text())
     print("memory ...", flush=True)
     data["memory"] = await memory_by_workers(
-        args.model_dir, load, args.log_dir, budgets["mem"], weights_mib
+        args.model_dir, load, args.log_dir, budgets["mem"], model_capacity
     )
     data["memory_measured"] = {
         "date": machine()["date"],
