@@ -201,16 +201,14 @@ async def test_wait_estimate_is_work_ahead_over_the_measured_rate() -> None:
     scheduler = _scheduler(SlowWorker(0.05, hold))
     assert scheduler.wait_estimate_s(100) is None  # nothing measured, nothing ahead
     hold.set()
-    await scheduler.embed(_rows(8, 100), normalize=False, deadline=loop.time() + 10)
+    await scheduler.submit(_rows(8, 100), deadline=loop.time() + 10)
     rate = scheduler.tokens_per_second
     assert 800 / 0.2 < rate < 800 / 0.05  # 800 tokens in one batch of about 50 ms
     # Idle: the request's own tokens at the measured rate; no work at all: no estimate.
     assert scheduler.wait_estimate_s(100) == pytest.approx(100 / rate)
     assert scheduler.wait_estimate_s(0) is None
     hold.clear()
-    running = asyncio.ensure_future(
-        scheduler.embed(_rows(16, 100), normalize=False, deadline=loop.time() + 10)
-    )
+    running = asyncio.ensure_future(scheduler.submit(_rows(16, 100), deadline=loop.time() + 10))
     await asyncio.sleep(0.05)  # the first batch of 8 runs (held), 8 texts are queued
     estimate = scheduler.wait_estimate_s(400)
     assert estimate == pytest.approx((1600 + 400) / rate)
@@ -225,9 +223,7 @@ async def test_an_abandoned_requests_texts_leave_the_queue_at_once() -> None:
     loop = asyncio.get_running_loop()
     hold = threading.Event()
     scheduler = _scheduler(SlowWorker(0.0, hold))
-    first = asyncio.ensure_future(
-        scheduler.embed(_rows(16, 10), normalize=False, deadline=loop.time() + 10)
-    )
+    first = asyncio.ensure_future(scheduler.submit(_rows(16, 10), deadline=loop.time() + 10))
     await asyncio.sleep(0.05)
     assert scheduler.queued_texts == 8  # one batch of 8 held by the worker
     first.cancel()

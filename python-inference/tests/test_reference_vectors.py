@@ -9,19 +9,18 @@ import numpy as np
 import pytest
 
 from tandem.model.manifest import ModelManifest
-from tandem.model.runtime import OnnxEncoder
-from tandem.model.tokenizer import TextTokenizer
+from tandem.model.minilm import NORMALIZED, MiniLMEmbedding
+from tandem.model.source import locate_source_model
 
 MIN_COSINE = 0.9999
 
 
 def _embed(model_dir: Path, precision: str, texts: list[str]) -> tuple[np.ndarray, list[int]]:
-    manifest = ModelManifest.read(model_dir)
-    tokenizer = TextTokenizer(model_dir / manifest.tokenizer, manifest.max_tokens)
-    encoder = OnnxEncoder(manifest.graph_path(model_dir, precision), intra_op_threads=1)  # type: ignore[arg-type]
-    tokenized = tokenizer.encode(texts)
-    vectors = encoder.encode([t.ids for t in tokenized])
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    """Through the served model's interface: tokenize, one padded batch, post-process."""
+    model = MiniLMEmbedding(model_dir, ModelManifest.read(model_dir), precision)  # type: ignore[arg-type]
+    tokenized = model.tokenize(texts)
+    raw = model.open_session(1).encode([t.ids for t in tokenized])
+    vectors = model.postprocess(raw, [NORMALIZED] * len(texts))
     return vectors, [t.token_count for t in tokenized]
 
 
@@ -60,8 +59,10 @@ def test_int8_quality_is_measured_and_close(model_dir: Path, reference: dict[str
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_manifest_lists_built_graphs(model_dir: Path, precision: str) -> None:
+def test_manifest_lists_built_graphs(
+    model_dir: Path, precision: str, reference: dict[str, Any]
+) -> None:
     manifest = ModelManifest.read(model_dir)
-    assert manifest.dimension == 384
-    assert manifest.max_tokens == 256
+    assert manifest.dimension == len(reference["items"][0]["embedding"])
+    assert manifest.max_tokens == locate_source_model().max_seq_length
     assert manifest.graph_path(model_dir, precision).exists()  # type: ignore[arg-type]

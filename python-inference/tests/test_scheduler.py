@@ -80,21 +80,46 @@ async def test_results_come_back_in_request_order() -> None:
     worker = RecordingWorker()
     scheduler = _scheduler([worker], max_size=2)
     rows = _rows((1, 30), (2, 5), (3, 60), (4, 6), (5, 31))
-    result = await scheduler.embed(rows, normalize=False, deadline=_deadline())
-    assert result.vectors[:, 1].tolist() == [1, 2, 3, 4, 5]
-    assert result.vectors[:, 0].tolist() == [30, 5, 60, 6, 31]
+    result = await scheduler.submit(rows, deadline=_deadline())
+    assert result.rows[:, 1].tolist() == [1, 2, 3, 4, 5]
+    assert result.rows[:, 0].tolist() == [30, 5, 60, 6, 31]
     assert len(worker.batches) >= 3  # split across batches, reassembled in order
     await scheduler.close(1)
 
 
-async def test_normalize_applies_per_request() -> None:
-    scheduler = _scheduler([RecordingWorker()])
-    plain, unit = await asyncio.gather(
-        scheduler.embed(_rows((3, 4)), normalize=False, deadline=_deadline()),
-        scheduler.embed(_rows((3, 4)), normalize=True, deadline=_deadline()),
+async def test_each_row_is_postprocessed_with_its_requests_options() -> None:
+    """The model's postprocess sees one batch with every row's own options, once."""
+    calls: list[list[object]] = []
+
+    def scale(outputs: np.ndarray, options: Sequence[object]) -> np.ndarray:
+        calls.append(list(options))
+        factors = [1 if o is None else o for o in options]
+        outputs *= np.array(factors, dtype=np.float32)[:, None]
+        return outputs
+
+    gate = threading.Event()
+    worker = RecordingWorker(gate=gate)
+    scheduler = BatchScheduler(
+        [worker],
+        BatchLimits(8, 1024, 0.5),
+        QueueLimits(64, 1 << 20, 0.0),
+        CoreMetrics(),
+        postprocess=scale,
     )
-    assert np.linalg.norm(plain.vectors[0]) > 1.5
-    assert np.linalg.norm(unit.vectors[0]) == pytest.approx(1.0, abs=1e-6)
+    # One request holds the only worker, so the next two share a batch.
+    blocker = asyncio.create_task(scheduler.submit(_rows((1, 4)), deadline=_deadline()))
+    await asyncio.sleep(0.05)
+    doubled = asyncio.create_task(
+        scheduler.submit(_rows((3, 4), (4, 4)), options=2, deadline=_deadline())
+    )
+    tripled = asyncio.create_task(scheduler.submit(_rows((5, 4)), options=3, deadline=_deadline()))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await blocker
+    assert (await doubled).rows[:, 1].tolist() == [6, 8]
+    assert (await tripled).rows[:, 1].tolist() == [15]
+    assert calls[0] == [None]  # no options given
+    assert sorted(calls[1], key=str) == [2, 2, 3]
     await scheduler.close(1)
 
 
@@ -102,12 +127,10 @@ async def test_concurrent_requests_share_batches() -> None:
     gate = threading.Event()
     worker = RecordingWorker(gate=gate)
     scheduler = _scheduler([worker], max_size=16)
-    first = asyncio.create_task(
-        scheduler.embed(_rows((1, 10)), normalize=False, deadline=_deadline())
-    )
+    first = asyncio.create_task(scheduler.submit(_rows((1, 10)), deadline=_deadline()))
     await asyncio.sleep(0.05)  # the worker is now busy with the first request
     rest = [
-        asyncio.create_task(scheduler.embed(_rows((i, 10)), normalize=False, deadline=_deadline()))
+        asyncio.create_task(scheduler.submit(_rows((i, 10)), deadline=_deadline()))
         for i in range(2, 12)
     ]
     await asyncio.sleep(0.05)
@@ -122,9 +145,7 @@ async def test_concurrent_requests_share_batches() -> None:
 async def test_every_worker_runs_batches_in_parallel() -> None:
     workers = [RecordingWorker(delay_s=0.05) for _ in range(3)]
     scheduler = _scheduler(workers, max_size=1)
-    await asyncio.gather(
-        *(scheduler.embed(_rows((i, 8)), normalize=False, deadline=_deadline()) for i in range(9))
-    )
+    await asyncio.gather(*(scheduler.submit(_rows((i, 8)), deadline=_deadline()) for i in range(9)))
     assert all(w.batches for w in workers)
     await scheduler.close(1)
 
@@ -132,23 +153,21 @@ async def test_every_worker_runs_batches_in_parallel() -> None:
 async def test_full_queue_refuses_at_once_with_a_retry_hint() -> None:
     gate = threading.Event()
     scheduler = _scheduler([RecordingWorker(gate=gate)], queue_texts=4)
-    busy = asyncio.create_task(
-        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    )
+    busy = asyncio.create_task(scheduler.submit(_rows((1, 8)), deadline=_deadline()))
     await asyncio.sleep(0.05)
     queued = asyncio.create_task(
-        scheduler.embed(_rows(*[(i, 8) for i in range(4)]), normalize=False, deadline=_deadline())
+        scheduler.submit(_rows(*[(i, 8) for i in range(4)]), deadline=_deadline())
     )
     await asyncio.sleep(0.01)
     started = time.perf_counter()
     with pytest.raises(Overloaded) as refused:
-        await scheduler.embed(_rows((9, 8)), normalize=False, deadline=_deadline())
+        await scheduler.submit(_rows((9, 8)), deadline=_deadline())
     assert time.perf_counter() - started < 0.5  # refused, not parked
     assert refused.value.retry_after_s > 0
     gate.set()
     await asyncio.gather(busy, queued)
     # The queue drained: the next request is accepted.
-    await scheduler.embed(_rows((9, 8)), normalize=False, deadline=_deadline())
+    await scheduler.submit(_rows((9, 8)), deadline=_deadline())
     await scheduler.close(1)
 
 
@@ -156,15 +175,13 @@ async def test_expired_texts_are_dropped_before_they_are_computed() -> None:
     gate = threading.Event()
     worker = RecordingWorker(gate=gate)
     scheduler = _scheduler([worker])
-    busy = asyncio.create_task(
-        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    )
+    busy = asyncio.create_task(scheduler.submit(_rows((1, 8)), deadline=_deadline()))
     await asyncio.sleep(0.05)
     with pytest.raises(DeadlineExceeded):
-        await scheduler.embed(_rows((77, 8)), normalize=False, deadline=_deadline(0.05))
+        await scheduler.submit(_rows((77, 8)), deadline=_deadline(0.05))
     gate.set()
     await busy
-    await scheduler.embed(_rows((2, 8)), normalize=False, deadline=_deadline())
+    await scheduler.submit(_rows((2, 8)), deadline=_deadline())
     assert 77 not in worker.seen_ids
     await scheduler.close(1)
 
@@ -173,19 +190,15 @@ async def test_cancelled_callers_work_is_dropped() -> None:
     gate = threading.Event()
     worker = RecordingWorker(gate=gate)
     scheduler = _scheduler([worker])
-    busy = asyncio.create_task(
-        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    )
+    busy = asyncio.create_task(scheduler.submit(_rows((1, 8)), deadline=_deadline()))
     await asyncio.sleep(0.05)
-    gone = asyncio.create_task(
-        scheduler.embed(_rows((55, 8)), normalize=False, deadline=_deadline())
-    )
+    gone = asyncio.create_task(scheduler.submit(_rows((55, 8)), deadline=_deadline()))
     await asyncio.sleep(0.01)
     gone.cancel()
     await asyncio.sleep(0.01)  # the cancellation reaches the scheduler
     gate.set()
     await busy
-    await scheduler.embed(_rows((2, 8)), normalize=False, deadline=_deadline())
+    await scheduler.submit(_rows((2, 8)), deadline=_deadline())
     assert 55 not in worker.seen_ids
     assert scheduler.queued_texts == 0
     await scheduler.close(1)
@@ -195,14 +208,13 @@ async def test_close_finishes_queued_work_and_refuses_new() -> None:
     worker = RecordingWorker(delay_s=0.02)
     scheduler = _scheduler([worker], max_size=1)
     pending = [
-        asyncio.create_task(scheduler.embed(_rows((i, 8)), normalize=False, deadline=_deadline()))
-        for i in range(5)
+        asyncio.create_task(scheduler.submit(_rows((i, 8)), deadline=_deadline())) for i in range(5)
     ]
     await asyncio.sleep(0)
     await scheduler.close(5)
-    assert all(task.result().vectors.shape == (1, DIM) for task in pending)
+    assert all(task.result().rows.shape == (1, DIM) for task in pending)
     with pytest.raises(Unavailable):
-        await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
+        await scheduler.submit(_rows((1, 8)), deadline=_deadline())
 
 
 async def test_a_failing_batch_fails_its_requests_only() -> None:
@@ -219,9 +231,9 @@ async def test_a_failing_batch_fails_its_requests_only() -> None:
         [flaky], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), CoreMetrics()
     )
     with pytest.raises(RuntimeError, match="boom"):
-        await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    result = await scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    assert result.vectors.shape == (1, DIM)
+        await scheduler.submit(_rows((1, 8)), deadline=_deadline())
+    result = await scheduler.submit(_rows((1, 8)), deadline=_deadline())
+    assert result.rows.shape == (1, DIM)
     await scheduler.close(1)
 
 
@@ -232,9 +244,7 @@ async def test_leftover_texts_go_to_an_idle_worker_without_waiting_for_the_busy_
     # Two texts that cannot share a batch (max_size 1), and workers that hold
     # their batch until the gate opens: both texts run at once only if the
     # leftover text is handed to the idle worker.
-    task = asyncio.create_task(
-        scheduler.embed(_rows((1, 8), (2, 8)), normalize=False, deadline=_deadline())
-    )
+    task = asyncio.create_task(scheduler.submit(_rows((1, 8), (2, 8)), deadline=_deadline()))
     for _ in range(200):
         if first.batches and second.batches:
             break
@@ -260,16 +270,10 @@ async def test_a_non_finite_vector_fails_only_its_request(caplog: pytest.LogCapt
         [nan_for_666], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), metrics
     )
     # One request holds the only worker, so the next two share a batch.
-    blocker = asyncio.create_task(
-        scheduler.embed(_rows((1, 8)), normalize=False, deadline=_deadline())
-    )
+    blocker = asyncio.create_task(scheduler.submit(_rows((1, 8)), deadline=_deadline()))
     await asyncio.sleep(0.05)
-    poisoned = asyncio.create_task(
-        scheduler.embed(_rows((2, 8), (666, 8)), normalize=True, deadline=_deadline())
-    )
-    healthy = asyncio.create_task(
-        scheduler.embed(_rows((3, 8)), normalize=True, deadline=_deadline())
-    )
+    poisoned = asyncio.create_task(scheduler.submit(_rows((2, 8), (666, 8)), deadline=_deadline()))
+    healthy = asyncio.create_task(scheduler.submit(_rows((3, 8)), deadline=_deadline()))
     await asyncio.sleep(0.05)
     gate.set()
     await blocker
@@ -277,7 +281,7 @@ async def test_a_non_finite_vector_fails_only_its_request(caplog: pytest.LogCapt
         await poisoned
     assert failure.value.code == "non_finite_output"
     result = await healthy
-    assert np.isfinite(result.vectors).all()
+    assert np.isfinite(result.rows).all()
     assert metrics.registry.get_sample_value("tandem_core_non_finite_texts_total") == 1
     assert "non-finite" in caplog.text
     await scheduler.close(1)

@@ -79,12 +79,12 @@ async def test_batch_span_links_every_request_it_carried() -> None:
         with tracer.start_as_current_span(f"request-{i}") as span:
             context = span.get_span_context()
             rows = [np.full(8, i, dtype=np.int32)]
-            await scheduler.embed(rows, normalize=False, deadline=deadline, link=context)
+            await scheduler.submit(rows, deadline=deadline, link=context)
             return context
 
     contexts = await asyncio.gather(*(request(i) for i in range(6)))
-    untraced = await scheduler.embed([np.ones(8, np.int32)], normalize=False, deadline=deadline)
-    assert untraced.vectors.shape == (1, 4)
+    untraced = await scheduler.submit([np.ones(8, np.int32)], deadline=deadline)
+    assert untraced.rows.shape == (1, 4)
     await scheduler.close(1)
 
     batches = [s for s in exporter.get_finished_spans() if s.name == "tandem.batch"]

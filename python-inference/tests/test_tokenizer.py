@@ -24,17 +24,18 @@ def test_short_text_has_special_tokens_and_is_not_truncated(tokenizer: TextToken
 
 
 def test_long_text_is_cut_to_max_tokens_keeping_the_closing_sep(tokenizer: TextTokenizer) -> None:
-    (long,) = tokenizer.encode(["word " * 400])
-    assert long.full_length == 402
-    assert long.token_count == 256
+    words = tokenizer.max_tokens + 144
+    (long,) = tokenizer.encode(["word " * words])
+    assert long.full_length == words + 2  # [CLS] ... [SEP]
+    assert long.token_count == tokenizer.max_tokens
     assert long.truncated
     assert long.ids[0] == CLS
     assert long.ids[-1] == SEP
 
 
 def test_exactly_max_tokens_is_not_truncated(tokenizer: TextTokenizer) -> None:
-    (exact,) = tokenizer.encode(["word " * 254])
-    assert exact.token_count == 256
+    (exact,) = tokenizer.encode(["word " * (tokenizer.max_tokens - 2)])
+    assert exact.token_count == tokenizer.max_tokens
     assert not exact.truncated
 
 

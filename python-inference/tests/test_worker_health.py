@@ -71,7 +71,7 @@ class Harness:
     async def embed(self, timeout_s: float = 10.0) -> object:
         loop = asyncio.get_running_loop()
         rows = [np.full(8, 1, dtype=np.int32)]
-        return await self.scheduler.embed(rows, normalize=False, deadline=loop.time() + timeout_s)
+        return await self.scheduler.submit(rows, deadline=loop.time() + timeout_s)
 
     def gauge(self, name: str) -> float:
         value = self.metrics.registry.get_sample_value(name)
@@ -226,8 +226,7 @@ async def test_a_saturated_pool_is_busy_not_stalled() -> None:
     loop = asyncio.get_running_loop()
     rows = [np.full(8, 1, dtype=np.int32)] * 64
     load = [
-        asyncio.create_task(scheduler.embed(rows, normalize=False, deadline=loop.time() + 30))
-        for _ in range(8)
+        asyncio.create_task(scheduler.submit(rows, deadline=loop.time() + 30)) for _ in range(8)
     ]  # 512 texts, 2 per batch, 20 ms each on 2 workers: about 2.5 s of work
     verdicts = []
     while not all(task.done() for task in load):

@@ -2,7 +2,7 @@
 
 Start-up order matters for honest health:
 1. bind both ports first, so liveness answers and readiness says "loading";
-2. load the tokenizer and one ONNX session per worker (off the loop);
+2. load the model (tandem.model.interface) and one session per worker (off the loop);
 3. warm up through the real request path (tokenizer, queue, every worker);
 4. only then report ready.
 SIGTERM: not ready at once -> drain delay (still serving) -> refuse new work
@@ -34,9 +34,9 @@ from tandem.http_api.metrics_app import create_metrics_app
 from tandem.lifecycle import Lifecycle
 from tandem.loop_monitor import monitor_event_loop
 from tandem.metrics import CoreMetrics
+from tandem.model.interface import Model, Session
 from tandem.model.manifest import ModelManifest
-from tandem.model.runtime import OnnxEncoder
-from tandem.model.tokenizer import TextTokenizer
+from tandem.model.minilm import EmbedOptions, MiniLMEmbedding
 from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
 from tandem.settings import Settings
 from tandem.telemetry import Tracing, setup_tracing
@@ -45,9 +45,6 @@ from tandem.worker_health import HealthPolicy, WorkerWatchdog
 log = logging.getLogger(__name__)
 
 MIB = 1 << 20
-# Warm-up texts: a short one and one at the full 256 tokens, so the first real
-# request of either kind finds ORT's arena and kernels ready.
-_WARMUP_TEXTS = ("warm up", "warm " * 300)
 
 
 @dataclass(frozen=True)
@@ -122,9 +119,9 @@ async def serve(
         loading = loop.create_task(asyncio.to_thread(_load_model, settings, manifest, plan))
         if not await _first(loading, stop):
             return  # asked to stop while loading
-        tokenizer, encoders = loading.result()
+        model, sessions = loading.result()
         info = _model_info(settings, manifest)
-        scheduler = _scheduler(settings, encoders, metrics, tracing, info)
+        scheduler = _scheduler(settings, model, sessions, metrics, tracing, info)
         admission = AdmissionGate(
             AdmissionLimits(settings.max_inflight_requests, settings.max_inflight_bytes),
             scheduler,
@@ -133,7 +130,7 @@ async def serve(
         )
         service = EmbeddingService(
             info,
-            tokenizer,
+            model,
             scheduler,
             tokenize_pool,
             metrics,
@@ -141,7 +138,7 @@ async def serve(
             tracer=tracing.tracer,
         )
         # As many warm-up requests at once as workers, within the admission bound.
-        await _warm_up(service, min(plan.workers, settings.max_inflight_requests))
+        await _warm_up(service, model, min(plan.workers, settings.max_inflight_requests))
         lifecycle.attach(service)
         await lifecycle.set_ready()
         background.append(
@@ -274,15 +271,16 @@ async def _watch_workers(
         watchdog.stop()
 
 
-def _scheduler(
+def _scheduler(  # noqa: PLR0917 (private; every argument is a different type)
     settings: Settings,
-    encoders: list[OnnxEncoder],
+    model: Model[EmbedOptions],
+    sessions: list[Session],
     metrics: CoreMetrics,
     tracing: Tracing,
     info: ModelInfo,
 ) -> BatchScheduler:
     return BatchScheduler(
-        [encoder.encode for encoder in encoders],
+        [session.encode for session in sessions],
         BatchLimits(settings.max_batch_size, settings.max_batch_tokens, settings.max_padding_ratio),
         QueueLimits(
             settings.max_queue_texts, settings.max_queue_tokens, settings.max_queue_delay_ms / 1000
@@ -290,6 +288,7 @@ def _scheduler(
         metrics,
         tracer=tracing.tracer,
         span_attributes={"tandem.model": info.model_id, "tandem.precision": info.precision},
+        postprocess=model.postprocess,
     )
 
 
@@ -317,24 +316,30 @@ async def _drain(settings: Settings, lifecycle: Lifecycle, scheduler: BatchSched
 
 def _load_model(
     settings: Settings, manifest: ModelManifest, plan: CapacityPlan
-) -> tuple[TextTokenizer, list[OnnxEncoder]]:
-    tokenizer = TextTokenizer(settings.model_dir / manifest.tokenizer, manifest.max_tokens)
-    graph = manifest.graph_path(settings.model_dir, settings.precision)
+) -> tuple[Model[EmbedOptions], list[Session]]:
+    """The served model and one session per worker.
+
+    The one place that names the model class: serving another model means
+    changing this line (docs/your-model.md).
+    """
+    model: Model[EmbedOptions] = MiniLMEmbedding(settings.model_dir, manifest, settings.precision)
     if plan.threads_per_worker == 1:
         # Single-threaded workers share one session: ORT runs concurrent
         # run() calls on the calling threads, and the weights exist once.
-        shared = OnnxEncoder(graph, 1)
-        return tokenizer, [shared] * plan.workers
+        shared = model.open_session(1)
+        return model, [shared for _ in range(plan.workers)]
     # Multi-threaded workers each need their own intra-op thread pool.
-    encoders = [OnnxEncoder(graph, plan.threads_per_worker) for _ in range(plan.workers)]
-    return tokenizer, encoders
+    sessions: list[Session] = [
+        model.open_session(plan.threads_per_worker) for _ in range(plan.workers)
+    ]
+    return model, sessions
 
 
-async def _warm_up(service: EmbeddingService, workers: int) -> None:
+async def _warm_up(service: EmbeddingService, model: Model[EmbedOptions], workers: int) -> None:
     """Run real requests through every worker before reporting ready."""
     loop = asyncio.get_running_loop()
     requests = [
-        service.embed(EmbedCommand(texts=list(_WARMUP_TEXTS)), loop.time() + 60)
+        service.embed(EmbedCommand(texts=list(model.warmup_texts)), loop.time() + 60)
         for _ in range(workers)
     ]
     await asyncio.gather(*requests)

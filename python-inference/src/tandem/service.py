@@ -18,11 +18,13 @@ import numpy as np
 from opentelemetry import trace
 
 from tandem.admission import AdmissionGate
-from tandem.batching.scheduler import BatchedVectors, BatchScheduler, epoch_ns
+from tandem.batching.scheduler import BatchedRows, BatchScheduler, epoch_ns
 from tandem.errors import InvalidInput, ModelNotFound
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.metrics import CoreMetrics
-from tandem.model.tokenizer import TextTokenizer, TokenizedText
+from tandem.model.interface import Model
+from tandem.model.minilm import NORMALIZED, RAW, EmbedOptions
+from tandem.model.tokenizer import TokenizedText
 
 # Requests up to this many characters are tokenized on the event loop (about
 # 30 microseconds per sentence, measured), larger ones on a tokenizer thread.
@@ -32,10 +34,6 @@ INLINE_TOKENIZE_CHARS = 2048
 # the call returns: for 256 texts of 8 KB that was 186 MB of peak RSS in one
 # call, measured; in slices of 32 it is an eighth of that, for the same speed.
 TOKENIZE_SLICE_TEXTS = 32
-# Fewest tokens a non-empty text can become ([CLS] and [SEP]): the deadline
-# check before tokenizing uses this lower bound, so it never refuses a request
-# the exact check after tokenizing would admit.
-MIN_TOKENS_PER_TEXT = 2
 
 
 _NO_TRACER = trace.NoOpTracer()
@@ -106,7 +104,7 @@ class EmbeddingService:
     def __init__(
         self,
         info: ModelInfo,
-        tokenizer: TextTokenizer,
+        model: Model[EmbedOptions],
         scheduler: BatchScheduler,
         tokenize_executor: Executor,
         metrics: CoreMetrics,
@@ -115,7 +113,7 @@ class EmbeddingService:
         tracer: trace.Tracer | None = None,
     ) -> None:
         self.info = info
-        self._tokenizer = tokenizer
+        self._model = model
         self._scheduler = scheduler
         self._admission = admission
         self._tokenize_executor = tokenize_executor
@@ -147,7 +145,9 @@ class EmbeddingService:
         """
         request_bytes = self.validate(command)
         admission = self._admission
-        admission.check_deadline(MIN_TOKENS_PER_TEXT * len(command.texts), deadline)
+        # The fewest tokens the texts can become: a lower bound, so this never
+        # refuses a request the exact check after tokenizing would admit.
+        admission.check_deadline(self._model.min_tokens_per_text * len(command.texts), deadline)
         if reserved:
             return await self._embed_admitted(command, deadline)
         with admission.admit(request_bytes):
@@ -168,9 +168,9 @@ class EmbeddingService:
             self._reject_too_long(tokenized)
         # Now the exact token count is known: check the deadline again before queuing.
         self._admission.check_deadline(sum(t.token_count for t in tokenized), deadline)
-        batched = await self._scheduler.embed(
+        batched = await self._scheduler.submit(
             [t.ids for t in tokenized],
-            normalize=command.normalize,
+            options=NORMALIZED if command.normalize else RAW,
             deadline=deadline,
             link=request_span.get_span_context(),
         )
@@ -178,13 +178,13 @@ class EmbeddingService:
             self._trace_stages(batched, len(tokenized), sum(t.token_count for t in tokenized))
         return EmbedResult(
             model_id=self.info.model_id,
-            vectors=batched.vectors,
+            vectors=batched.rows,
             token_counts=[t.token_count for t in tokenized],
             truncated=[t.truncated for t in tokenized],
             timings=Timings(tokenize_s, batched.queue_s, batched.inference_s),
         )
 
-    def _trace_stages(self, batched: BatchedVectors, texts: int, tokens: int) -> None:
+    def _trace_stages(self, batched: BatchedRows, texts: int, tokens: int) -> None:
         """Queue and inference spans, recorded from the scheduler's measured times."""
         trace.get_current_span().set_attributes({"tandem.texts": texts, "tandem.tokens": tokens})
         for name, start, end in (
@@ -200,14 +200,14 @@ class EmbeddingService:
         # less than the two thread hand-offs would cost, so it runs inline:
         # the loop's work per request stays bounded by INLINE_TOKENIZE_CHARS.
         if sum(len(text) for text in texts) <= INLINE_TOKENIZE_CHARS:
-            return self._tokenizer.encode(texts)
+            return self._model.tokenize(texts)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._tokenize_executor, self._encode_in_slices, texts)
 
     def _encode_in_slices(self, texts: Sequence[str]) -> list[TokenizedText]:
         out: list[TokenizedText] = []
         for start in range(0, len(texts), TOKENIZE_SLICE_TEXTS):
-            out.extend(self._tokenizer.encode(texts[start : start + TOKENIZE_SLICE_TEXTS]))
+            out.extend(self._model.tokenize(texts[start : start + TOKENIZE_SLICE_TEXTS]))
         return out
 
     def validate(self, command: EmbedCommand) -> int:

@@ -4,11 +4,16 @@ Requests put their tokenized texts on one queue and await a future on the
 event loop. Each worker is a thread that owns one model session: when it is
 free it takes the next batch from the queue itself (see planner.py for which
 texts go together), runs it (ONNX Runtime releases the GIL, so workers use
-every core while the loop keeps serving), and hands the vectors back to the
-loop. The loop never runs model code and never sits between a worker and its
-next batch: a worker goes from one batch to the next without waiting for the
-loop to wake up, which on a busy 2-CPU machine is worth several percent of
-throughput (docs/benchmarks/core.md).
+every core while the loop keeps serving), post-processes the output rows with
+each request's options, and hands the rows back to the loop. The loop never
+runs model code and never sits between a worker and its next batch: a worker
+goes from one batch to the next without waiting for the loop to wake up,
+which on a busy 2-CPU machine is worth several percent of throughput
+(docs/benchmarks/core.md).
+
+The scheduler knows nothing about the model: it moves token rows in and
+output rows out, and calls the model's two functions (tandem.model.interface:
+a session's ``encode`` and the model's ``postprocess``) on worker threads.
 
 Guarantees:
 - Bounded memory: the queue holds at most ``max_queue_texts`` texts and
@@ -28,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from opentelemetry import trace
@@ -51,8 +57,16 @@ def epoch_ns(perf_counter_s: float) -> int:
     return _PERF_TO_EPOCH_NS + int(perf_counter_s * 1e9)
 
 
-# Runs one padded batch and returns pooled vectors, float32 [rows, dim].
+# Runs one padded batch and returns the model's raw output rows, float32 [rows, width].
 EncodeFn = Callable[[Sequence[np.ndarray]], np.ndarray]
+# Turns one batch's raw rows into answers, given each row's request options
+# (opaque here; the model defines them). May work in place.
+PostprocessFn = Callable[[np.ndarray, Sequence[Any]], np.ndarray]
+
+
+def _as_is(outputs: np.ndarray, options: Sequence[Any]) -> np.ndarray:
+    """Post-processing for a model whose raw rows are the answer."""
+    return outputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +77,10 @@ class QueueLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchedVectors:
+class BatchedRows:
     """The scheduler's answer for one request. Times are time.perf_counter() values."""
 
-    vectors: np.ndarray  # float32 [texts, dim], in request order
+    rows: np.ndarray  # float32 [texts, width], post-processed, in request order
     submitted: float  # queued
     first_start: float  # its first batch started
     last_end: float  # its last batch ended
@@ -89,21 +103,21 @@ class _Job:
 
     __slots__ = (
         "abandoned", "deadline", "first_start", "future", "last_end", "link",
-        "normalize", "output", "remaining", "request_id", "rows", "submitted",
+        "options", "output", "remaining", "request_id", "rows", "submitted",
     )  # fmt: skip
 
     def __init__(
         self,
         rows: Sequence[np.ndarray],
-        normalize: bool,
+        options: Any,
         deadline: float,
-        future: asyncio.Future[BatchedVectors],
+        future: asyncio.Future[BatchedRows],
         link: SpanContext | None,
     ) -> None:
         self.rows = rows
         self.link = link  # the request's span, for the batch spans' links
         self.request_id = request_id_var.get()  # for worker-side logs
-        self.normalize = normalize
+        self.options = options  # the model's post-processing options for this request
         self.deadline = deadline  # time.monotonic(), the event loop's clock
         self.future = future
         self.abandoned = False  # deadline passed or caller gone: skip its texts
@@ -118,18 +132,18 @@ class _Job:
         if not self.future.done():
             self.future.set_exception(exc)
 
-    def deliver(self, index: int, vector: np.ndarray, started: float, ended: float) -> None:
+    def deliver(self, index: int, row: np.ndarray, started: float, ended: float) -> None:
         if self.future.done():
             return
         if self.output is None:
-            self.output = np.empty((len(self.rows), vector.shape[0]), dtype=np.float32)
-        self.output[index] = vector
+            self.output = np.empty((len(self.rows), row.shape[0]), dtype=np.float32)
+        self.output[index] = row
         self.first_start = started if self.first_start == 0.0 else min(self.first_start, started)
         self.last_end = max(self.last_end, ended)
         self.remaining -= 1
         if self.remaining == 0:
             self.future.set_result(
-                BatchedVectors(self.output, self.submitted, self.first_start, self.last_end)
+                BatchedRows(self.output, self.submitted, self.first_start, self.last_end)
             )
 
 
@@ -152,6 +166,7 @@ class BatchScheduler:
         *,
         tracer: trace.Tracer | None = None,
         span_attributes: Mapping[str, str] | None = None,
+        postprocess: PostprocessFn = _as_is,
     ) -> None:
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
@@ -159,6 +174,7 @@ class BatchScheduler:
         self._batch_limits = batch_limits
         self._queue_limits = queue_limits
         self._metrics = metrics
+        self._postprocess = postprocess
         self._tracer = tracer or trace.NoOpTracer()
         self._tracer_records = not isinstance(self._tracer, trace.NoOpTracer)
         self._span_attributes = dict(span_attributes or {})
@@ -189,15 +205,17 @@ class BatchScheduler:
 
     # --- Requests (event loop) --------------------------------------------------
 
-    async def embed(
+    async def submit(
         self,
         rows: Sequence[np.ndarray],
         *,
-        normalize: bool,
         deadline: float,
+        options: Any = None,
         link: SpanContext | None = None,
-    ) -> BatchedVectors:
-        """Queue one request's token rows and wait for their vectors.
+    ) -> BatchedRows:
+        """Queue one request's token rows and wait for their output rows.
+
+        ``options`` goes to the model's post-processing with each of the rows.
 
         ``deadline`` is in event-loop time (``loop.time()``). Raises Overloaded
         at once when the queue is full, DeadlineExceeded when the deadline
@@ -209,7 +227,7 @@ class BatchScheduler:
             self._metrics.rejected.labels("deadline").inc(len(rows))
             raise DeadlineExceeded("the deadline passed before the texts were queued")
         tokens = sum(int(row.shape[0]) for row in rows)
-        job = _Job(rows, normalize, deadline, self._loop.create_future(), link)
+        job = _Job(rows, options, deadline, self._loop.create_future(), link)
         with self._ready:
             self._admit(len(rows), tokens)
             self._pending.extend(_Item(job, i, int(row.shape[0])) for i, row in enumerate(rows))
@@ -281,13 +299,13 @@ class BatchScheduler:
             if batch is None:
                 return
             rows = [item.job.rows[item.index] for item in batch]
-            normalize = np.fromiter((item.job.normalize for item in batch), bool, len(batch))
+            options = [item.job.options for item in batch]
             self._metrics.worker_batches.labels(str(worker)).inc()
             self._metrics.busy_workers.inc()
             self.beats.batch_started(worker)
             started = time.perf_counter()
             try:
-                vectors = _compute(encode, rows, normalize)
+                outputs = self._postprocess(encode(rows), options)
             except Exception as exc:
                 self.beats.batch_finished(worker, ok=False)
                 self._metrics.failed_batches.inc()
@@ -302,19 +320,20 @@ class BatchScheduler:
                     self._ready.notify_all()  # a batch may be waiting for a free worker
             self.beats.batch_finished(worker, ok=True)
             ended = time.perf_counter()
-            self._fail_non_finite(batch, vectors)
+            self._fail_non_finite(batch, outputs)
             self._record_batch(worker, batch, started, ended)
-            self._loop.call_soon_threadsafe(_deliver_all, batch, vectors, started, ended)
+            self._loop.call_soon_threadsafe(_deliver_all, batch, outputs, started, ended)
 
-    def _fail_non_finite(self, batch: list[_Item], vectors: np.ndarray) -> None:
-        """Fail the texts whose vector holds NaN or Inf; the others are delivered.
+    def _fail_non_finite(self, batch: list[_Item], outputs: np.ndarray) -> None:
+        """Fail the texts whose output row holds NaN or Inf; the others are delivered.
 
-        One np.isfinite over the whole batch costs microseconds (32 x 384
-        floats); a NaN vector returned as an answer would poison a caller's
-        index silently. The failures are scheduled before the delivery, so a
-        failed request ignores its other rows.
+        One np.isfinite over the whole batch costs microseconds (a batch of
+        32 MiniLM vectors is 12 288 floats); a NaN row returned as an answer
+        would poison a caller's index silently, whatever the model. The
+        failures are scheduled before the delivery, so a failed request
+        ignores its other rows.
         """
-        finite = np.isfinite(vectors).all(axis=1)
+        finite = np.isfinite(outputs).all(axis=1)
         if finite.all():
             return
         bad = [item for item, ok in zip(batch, finite, strict=True) if not ok]
@@ -523,20 +542,9 @@ class BatchScheduler:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _compute(encode: EncodeFn, rows: Sequence[np.ndarray], normalize: np.ndarray) -> np.ndarray:
-    """Worker-thread side of a batch: model, then L2-normalise the rows that asked."""
-    vectors = encode(rows)
-    if normalize.any():
-        selected = vectors[normalize]
-        norms = np.linalg.norm(selected, axis=1, keepdims=True)
-        # Same epsilon as torch.nn.functional.normalize in sentence-transformers.
-        vectors[normalize] = selected / np.maximum(norms, 1e-12)
-    return vectors
-
-
-def _deliver_all(batch: list[_Item], vectors: np.ndarray, started: float, ended: float) -> None:
-    for item, vector in zip(batch, vectors, strict=True):
-        item.job.deliver(item.index, vector, started, ended)
+def _deliver_all(batch: list[_Item], outputs: np.ndarray, started: float, ended: float) -> None:
+    for item, row in zip(batch, outputs, strict=True):
+        item.job.deliver(item.index, row, started, ended)
 
 
 def _fail_all(batch: list[_Item], exc: BaseException) -> None:
