@@ -66,3 +66,10 @@ def test_a_session_returns_one_raw_row_per_text_of_the_manifests_width(
     assert raw.dtype == np.float32
     # Mean pooling is in the graph; normalisation is not (a per-request option).
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+
+
+def test_an_all_normalised_batch_is_normalised_in_place() -> None:
+    outputs = np.array([[3, 4], [0, 0], [6, 8]], dtype=np.float32)
+    result = MiniLMEmbedding.postprocess(None, outputs, [NORMALIZED] * 3)  # type: ignore[arg-type]
+    assert result is outputs
+    assert result.tolist() == [pytest.approx([0.6, 0.8]), [0, 0], pytest.approx([0.6, 0.8])]

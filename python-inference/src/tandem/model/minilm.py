@@ -70,9 +70,15 @@ class MiniLMEmbedding:
 
     def postprocess(self, outputs: np.ndarray, options: Sequence[EmbedOptions]) -> np.ndarray:
         """L2-normalise, in place, the rows whose request asked for it."""
-        normalize = np.fromiter((o.normalize for o in options), bool, len(options))
-        if normalize.any():
-            selected = outputs[normalize]
+        flags = [o.normalize for o in options]
+        if all(flags):
+            # The default, and the common batch: the whole array in place, no
+            # boolean-mask copy.
+            norms = np.linalg.norm(outputs, axis=1, keepdims=True)
+            outputs /= np.maximum(norms, _NORM_EPSILON)
+        elif any(flags):
+            mask = np.array(flags, dtype=bool)
+            selected = outputs[mask]
             norms = np.linalg.norm(selected, axis=1, keepdims=True)
-            outputs[normalize] = selected / np.maximum(norms, _NORM_EPSILON)
+            outputs[mask] = selected / np.maximum(norms, _NORM_EPSILON)
         return outputs
