@@ -167,6 +167,17 @@ def test_cli_refuses_oversubscription_with_exit_2() -> None:
     assert "TANDEM_CORE_WORKERS" in done.stderr
 
 
+@pytest.mark.parametrize("command", [["worker-math", "--cpus", "1"], ["chart-capacity"]])
+def test_cli_without_a_model_says_how_to_build_one(tmp_path: Path, command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tandem", *command, "--model-dir", str(tmp_path / "none")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "build-model" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_cli_reads_the_model_inputs_of_the_chosen_precision(tmp_path: Path) -> None:
     """Without overrides, worker-math takes weights and activations from the manifest."""
     measured = {"fp32": (64 * MIB, 40 * 1024), "int8": (16 * MIB, 48 * 1024)}

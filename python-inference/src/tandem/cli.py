@@ -95,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"built {manifest.model_id} ({', '.join(manifest.graphs)}) in {args.output}")
         return 0
     if args.command == "chart-capacity":
-        manifest = ModelManifest.read(_model_dir(args))
+        try:
+            manifest = ModelManifest.read(_model_dir(args))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"tandem: {exc}", file=sys.stderr)
+            return 2
         measured: dict[str, dict[str, int]] = {
             p: c.model_dump() for p, c in manifest.capacity.items()
         }
@@ -142,7 +146,11 @@ def _worker_math(args: argparse.Namespace) -> int:
     weights_mib = args.weights_mib
     activation = args.activation_bytes_per_token
     if weights_mib is None or activation is None:
-        measured = ModelManifest.read(_model_dir(args)).capacity_of(args.precision)
+        try:
+            measured = ModelManifest.read(_model_dir(args)).capacity_of(args.precision)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"tandem: {exc}", file=sys.stderr)
+            return 2
         if weights_mib is None:
             weights_mib = measured.weights_bytes / (1 << 20)
         if activation is None:
