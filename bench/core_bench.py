@@ -298,7 +298,8 @@ async def memory_by_workers(
             startup = startup_seconds(core)
         finally:
             core.stop()
-        plan = _plan(workers, model_capacity, transit_calls=callers, **limits)
+        planned = {k: v for k, v in limits.items() if k != "max_text_bytes"}  # not a plan input
+        plan = _plan(workers, model_capacity, transit_calls=callers, **planned)
         rows.append({
             "workers": workers,
             "label": f"{workers} x 1",
@@ -386,7 +387,7 @@ async def memory_worst_case(
         "formula_mib": plan.memory_request_mib,
         "limit_mib": plan.memory_limit_mib,
         "error_pct": round((plan.memory_request_mib - measured) / measured * 100, 1),
-        "startup_s": float("nan"),
+        "startup_s": None,  # not measured: this core starts like the 2 x 1 row
     }
 
 
@@ -526,7 +527,7 @@ def render(data: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
         *[
             f"| {r.get('label', str(r['workers']) + ' x 1')} | {r['peak_rss_mib']} | {r['formula_mib']} | {r['error_pct']:+}% | "
-            f"{r['limit_mib']} | {r['startup_s']} |"
+            f"{r['limit_mib']} | {'—' if r['startup_s'] is None else r['startup_s']} |"
             for r in data["memory"]
         ],
         "",
