@@ -38,8 +38,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: install model gateway ## Start core and gateway on localhost (TRACES=1 prints traces); Ctrl-C stops both
-	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(TRACES),--traces)
+run: install model gateway ## Start one core per model (fp32, int8) and the gateway on localhost (MODELS=fp32 picks, TRACES=1 prints traces); Ctrl-C stops all
+	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(MODELS),--models $(MODELS)) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
 TEST_TARGETS := proto-check chart-capacity-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local

@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""Start the Tandem stack on localhost: the Python core, then the Go gateway.
+"""Start the Tandem stack on localhost: one Python core per model, then the Go gateway.
 
 `make run` runs this; the end-to-end tests import it, so what they test is
 exactly how a newcomer starts the stack. Standard library only.
 
+The models are the precisions of the built model directory: the fp32 core
+serves all-MiniLM-L6-v2, the int8 core all-MiniLM-L6-v2-int8 (both by
+default; --models picks). Each core is its own process on its own ports, and
+the gateway gets one pool per model (TANDEM_GATEWAY_UPSTREAM_POOLS), keyed by
+the name the core itself reports, so no model name is typed here.
+
 Each service is a child process in its own process group. The launcher waits
-for the core's /readyz (model loaded and warmed) before starting the gateway,
-then for the gateway's /readyz (it sees a SERVING core). On Ctrl-C or SIGTERM
-it sends SIGTERM to the gateway first (the edge drains), then to the core,
-and exits once both have stopped.
+for every core's /readyz (model loaded and warmed) before starting the
+gateway, then for the gateway's /readyz (it sees a SERVING core). On Ctrl-C
+or SIGTERM it sends SIGTERM to the gateway first (the edge drains), then to
+the cores, and exits once all have stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -111,6 +118,26 @@ class ManagedProcess:
             return "(no log)"
 
 
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class CorePorts:
+    """The three ports of one core."""
+
+    grpc: int
+    http: int
+    metrics: int
+
+    @classmethod
+    def free(cls) -> CorePorts:
+        return cls(free_port(), free_port(), free_port())
+
+
+# make run's fixed ports: fp32 where a single core always listened, int8 next to it.
+DEFAULT_CORE_PORTS = {"fp32": CorePorts(50051, 8000, 9100), "int8": CorePorts(50052, 8001, 9101)}
+
+
 @dataclass(frozen=True)
 class StackPorts:
     core_grpc: int = 50051
@@ -123,42 +150,86 @@ class StackPorts:
     def free(cls) -> StackPorts:
         return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
+    @property
+    def core(self) -> CorePorts:
+        """The first (fp32) core's ports."""
+        return CorePorts(self.core_grpc, self.core_http, self.core_metrics)
+
 
 def core_process(
-    ports: StackPorts,
+    ports: StackPorts | CorePorts,
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     name: str = "core",
 ) -> ManagedProcess:
-    """A core on ports' core ports; name tells several apart (and names the log)."""
+    """A core on these ports; name tells several apart (and names the log).
+
+    Its precision (which model it serves) is TANDEM_CORE_PRECISION in env.
+    """
+    core = ports.core if isinstance(ports, StackPorts) else ports
     return ManagedProcess(
         name=name,
         argv=[sys.executable, "-m", "tandem", "serve"],
         env={
-            "TANDEM_CORE_GRPC_PORT": str(ports.core_grpc),
-            "TANDEM_CORE_HTTP_PORT": str(ports.core_http),
-            "TANDEM_CORE_METRICS_PORT": str(ports.core_metrics),
+            "TANDEM_CORE_GRPC_PORT": str(core.grpc),
+            "TANDEM_CORE_HTTP_PORT": str(core.http),
+            "TANDEM_CORE_METRICS_PORT": str(core.metrics),
             **(env or {}),
         },
-        ready_url=f"http://127.0.0.1:{ports.core_http}/readyz",
+        ready_url=f"http://127.0.0.1:{core.http}/readyz",
         log_path=log_dir / f"{name}.log",
     )
+
+
+def precision_core(
+    precision: str, ports: CorePorts, log_dir: Path, env: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    """The core serving one precision's model, named core-<precision>."""
+    return core_process(
+        ports,
+        log_dir,
+        env={"TANDEM_CORE_PRECISION": precision, **(env or {})},
+        name=f"core-{precision}",
+    )
+
+
+def served_model(core_http: int, timeout_s: float = 5.0) -> str:
+    """The name a ready core serves, from its own /v1/model: its first alias
+    (all-MiniLM-L6-v2-int8), else its id. The gateway's pool is keyed by it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{core_http}/v1/model", timeout=timeout_s) as r:
+        info = json.load(r)
+    aliases = info.get("aliases") or []
+    return str(aliases[0] if aliases else info["model_id"])
+
+
+def pools_setting(pools: Mapping[str, int]) -> str:
+    """TANDEM_GATEWAY_UPSTREAM_POOLS for models served on these gRPC ports."""
+    return ",".join(f"{model}=dns:///127.0.0.1:{port}" for model, port in pools.items())
 
 
 def gateway_process(
     binary: Path,
     ports: StackPorts,
     log_dir: Path,
+    *,
     env: Mapping[str, str] | None = None,
     name: str = "gateway",
+    pools: Mapping[str, int] | None = None,
 ) -> ManagedProcess:
+    """The gateway: one pool per entry of pools (model -> core gRPC port), or,
+    without pools, the single core on ports.core_grpc."""
+    upstream = (
+        {"TANDEM_GATEWAY_UPSTREAM_POOLS": pools_setting(pools)}
+        if pools
+        else {"TANDEM_GATEWAY_UPSTREAM_TARGET": f"dns:///127.0.0.1:{ports.core_grpc}"}
+    )
     return ManagedProcess(
         name=name,
         argv=[str(binary)],
         env={
             "TANDEM_GATEWAY_LISTEN_ADDR": f"127.0.0.1:{ports.gateway_http}",
             "TANDEM_GATEWAY_ADMIN_ADDR": f"127.0.0.1:{ports.gateway_admin}",
-            "TANDEM_GATEWAY_UPSTREAM_TARGET": f"dns:///127.0.0.1:{ports.core_grpc}",
+            **upstream,
             # The drain delay exists for Kubernetes endpoint removal; on one
             # machine nothing routes around the gateway, so stop at once.
             "TANDEM_GATEWAY_DRAIN_DELAY": "0s",
@@ -169,14 +240,29 @@ def gateway_process(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The arguments, and the precisions to serve (validated)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gateway-bin", type=Path, required=True)
     parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "run")
     parser.add_argument(
         "--traces", action="store_true", help="collect traces and print each request's tree"
     )
+    parser.add_argument(
+        "--models",
+        default=",".join(PRECISIONS),
+        help="comma-separated precisions to serve, one core each (default: fp32,int8)",
+    )
     args = parser.parse_args(argv)
+    precisions = [p.strip() for p in args.models.split(",") if p.strip()]
+    unknown = set(precisions) - set(PRECISIONS)
+    if not precisions or unknown or len(set(precisions)) != len(precisions):
+        parser.error(f"--models: want a list of {', '.join(PRECISIONS)}, each once")
+    return args, precisions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, precisions = _parse_args(argv)
 
     stop_requested = False
 
@@ -196,15 +282,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             "OTEL_EXPORTER_OTLP_ENDPOINT": printer.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "500",
         }
-    core = core_process(ports, args.log_dir, env=tracing_env)
-    gateway = gateway_process(args.gateway_bin, ports, args.log_dir, env=tracing_env)
+    cores = {
+        p: precision_core(p, DEFAULT_CORE_PORTS[p], args.log_dir, env=tracing_env)
+        for p in precisions
+    }
     started: list[ManagedProcess] = []
     try:
-        for service in (core, gateway):
-            print(f"starting {service.name} (log: {service.log_path})", flush=True)
-            started.append(service.start())
-            service.wait_ready(120)
-        print(_banner(ports), flush=True)
+        # All cores load at once; each is waited for before the gateway starts.
+        for core in cores.values():
+            print(f"starting {core.name} (log: {core.log_path})", flush=True)
+            started.append(core.start())
+        for core in cores.values():
+            core.wait_ready(180)
+        models = {p: served_model(DEFAULT_CORE_PORTS[p].http) for p in precisions}
+        gateway = gateway_process(
+            args.gateway_bin,
+            ports,
+            args.log_dir,
+            env=tracing_env,
+            pools={models[p]: DEFAULT_CORE_PORTS[p].grpc for p in precisions},
+        )
+        print(f"starting {gateway.name} (log: {gateway.log_path})", flush=True)
+        started.append(gateway.start())
+        gateway.wait_ready(60)
+        print(_banner(ports, models), flush=True)
         while not stop_requested:
             if printer is not None:
                 printer.print_new()
@@ -218,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (RuntimeError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: could not ask a core which model it serves: {exc}", file=sys.stderr)
         return 1
     finally:
         for service in reversed(started):
@@ -263,19 +367,27 @@ class TracePrinter:
         self._receiver.__exit__(None, None, None)
 
 
-def _banner(ports: StackPorts) -> str:
+def _banner(ports: StackPorts, models: Mapping[str, str]) -> str:
     url = f"http://127.0.0.1:{ports.gateway_http}"
+    rows = "\n".join(
+        f"  {model:<24} core {p}: grpc 127.0.0.1:{DEFAULT_CORE_PORTS[p].grpc}, "
+        f"http http://127.0.0.1:{DEFAULT_CORE_PORTS[p].http}/docs, "
+        f"metrics 127.0.0.1:{DEFAULT_CORE_PORTS[p].metrics}/metrics"
+        for p, model in models.items()
+    )
+    first = next(iter(models.values()))
     return f"""
 Tandem is up.
   gateway  {url}  (OpenAI-compatible; metrics on 127.0.0.1:{ports.gateway_admin}/metrics)
-  core     grpc 127.0.0.1:{ports.core_grpc}, http http://127.0.0.1:{ports.core_http}/docs
-           (metrics on 127.0.0.1:{ports.core_metrics}/metrics)
+models (the gateway routes each request by its "model"):
+{rows}
 
 Try it:
+  curl -s {url}/v1/models; echo
   curl -s {url}/v1/embeddings -H 'Content-Type: application/json' \\
-    -d '{{"model": "all-MiniLM-L6-v2", "input": "Hello from Tandem"}}' | head -c 300; echo
+    -d '{{"model": "{first}", "input": "Hello from Tandem"}}' | head -c 300; echo
 
-Ctrl-C stops both. (make run TRACES=1 prints every request's trace here.)
+Ctrl-C stops them all. (make run TRACES=1 prints every request's trace here.)
 """
 
 

@@ -3,15 +3,18 @@
     python deploy/images/smoke_test.py --core-image tandem-core:0.1.0 \
         --gateway-image tandem-gateway:0.1.0 --helm .tools/bin/helm --chart deploy/helm/tandem
 
-(`make images-smoke`.) Both containers get the chart's rendered settings and
+(`make images-smoke`.) The gateway and one core per pool of the chart's
+default `models` (fp32 and int8) get the chart's rendered settings and
 its restrictions: read-only root filesystem, the image's non-root user, no
 capabilities, no privilege escalation, and the CPU and memory limits the
 chart derives. Then, in order:
 
-1. the core's /readyz turns 200 (model loaded and warmed) within 60 s;
-2. the gateway's /readyz turns 200 (it found a SERVING core);
+1. each core's /readyz turns 200 (model loaded and warmed) within 60 s;
+2. the gateway's /readyz turns 200 (it found a SERVING core), with every
+   pool's model routed to its core by name (TANDEM_GATEWAY_UPSTREAM_POOLS);
 3. the curl from NOTES.txt gets 384-dimensional embeddings;
-4. the `helm test` pod's script passes, in a container of the core image;
+4. the `helm test` pod's script passes for every model, in a container of the
+   core image;
 5. SIGTERM: each container drains and exits 0 within its grace period.
 
 All traffic goes to 127.0.0.1 (published ports) or to the containers this
@@ -140,6 +143,23 @@ def stop(container: str, grace_s: int) -> float:
     return took
 
 
+def core_pools(
+    objects: dict[tuple[str, str], dict[str, Any]], tag: str
+) -> dict[str, tuple[str, dict[str, Any], dict[str, str]]]:
+    """{model id: (container name, pod spec, environment)}, one per core pool, in the
+    order of the gateway's rendered TANDEM_GATEWAY_UPSTREAM_POOLS."""
+    pools = objects[("ConfigMap", "smoke-tandem-gateway")]["data"]["TANDEM_GATEWAY_UPSTREAM_POOLS"]
+    out: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
+    for pair in pools.split(","):
+        model, target = pair.split("=", 1)
+        service = target.removeprefix("dns:///").split(".", 1)[0]
+        deployment = service.removesuffix("-headless")
+        pod = objects[("Deployment", deployment)]["spec"]["template"]["spec"]
+        env = dict(objects[("ConfigMap", deployment)]["data"])
+        out[model] = (f"{tag}-{deployment.removeprefix('smoke-tandem-')}", pod, env)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--core-image", required=True)
@@ -149,28 +169,33 @@ def main() -> int:
     args = parser.parse_args()
 
     objects = render(args.helm, args.chart)
-    core_pod = objects[("Deployment", "smoke-tandem-core")]["spec"]["template"]["spec"]
     gateway_pod = objects[("Deployment", "smoke-tandem-gateway")]["spec"]["template"]["spec"]
     test_pod = objects[("Pod", "smoke-tandem-test-embeddings")]["spec"]
-    core_env = dict(objects[("ConfigMap", "smoke-tandem-core")]["data"])
     gateway_env = dict(objects[("ConfigMap", "smoke-tandem-gateway")]["data"])
     gateway_env.update({e["name"]: e["value"] for e in gateway_pod["containers"][0].get("env", [])})
 
     tag = f"tandem-smoke-{os.getpid()}"
-    core, gateway, network = f"{tag}-core", f"{tag}-gateway", tag
-    # Docker's DNS stands in for the headless Service.
-    gateway_env["TANDEM_GATEWAY_UPSTREAM_TARGET"] = f"dns:///{core}:50051"
+    gateway, network = f"{tag}-gateway", tag
+    # One core container per pool (the chart's `models`), each with its pool's
+    # rendered settings; Docker's DNS stands in for each pool's headless Service.
+    cores = core_pools(objects, tag)
+    gateway_env["TANDEM_GATEWAY_UPSTREAM_POOLS"] = ",".join(
+        f"{model}=dns:///{name}:50051" for model, (name, _, _) in cores.items()
+    )
+    names = [name for name, _, _ in cores.values()]
 
     run("docker", "network", "create", network)
     try:
-        run(
-            "docker", "run", "--detach", "--name", core, "--network", network,
-            "--publish", "127.0.0.1::8000",
-            *restricted(core_pod, core_pod["containers"][0]), *env_flags(core_env),
-            args.core_image,
-        )  # fmt: skip
-        core_ready_s = wait_ready(published(core, 8000), core)
-        print(f"core ready in {core_ready_s:.1f} s")
+        for name, core_pod, core_env in cores.values():
+            run(
+                "docker", "run", "--detach", "--name", name, "--network", network,
+                "--publish", "127.0.0.1::8000",
+                *restricted(core_pod, core_pod["containers"][0]), *env_flags(core_env),
+                args.core_image,
+            )  # fmt: skip
+        for name in names:
+            core_ready_s = wait_ready(published(name, 8000), name)
+            print(f"{name.removeprefix(tag + '-')} ready in {core_ready_s:.1f} s")
 
         run(
             "docker", "run", "--detach", "--name", gateway, "--network", network,
@@ -198,6 +223,7 @@ def main() -> int:
         result = run(
             "docker", "run", "--rm", "--network", network,
             *restricted(test_pod, test), "--env", f"GATEWAY_URL=http://{gateway}:8080",
+            *env_flags({e["name"]: e["value"] for e in test["env"] if e["name"] == "MODELS"}),
             "--entrypoint", test["command"][0], args.core_image,
             *test["command"][1:], *test["args"],
             check=False, timeout=test_pod["activeDeadlineSeconds"],
@@ -206,11 +232,12 @@ def main() -> int:
             raise SystemExit(f"FAIL: helm test script:\n{result.stdout}{result.stderr}")
         print(f"helm test script: {result.stdout.strip()}")
 
-        for name, pod in ((gateway, gateway_pod), (core, core_pod)):
+        stopping = [(gateway, gateway_pod)] + [(name, pod) for name, pod, _ in cores.values()]
+        for name, pod in stopping:
             took = stop(name, int(pod["terminationGracePeriodSeconds"]))
             print(f"{name.removeprefix(tag + '-')}: SIGTERM -> exit 0 in {took:.1f} s")
     finally:
-        run("docker", "rm", "--force", core, gateway, check=False)
+        run("docker", "rm", "--force", *names, gateway, check=False)
         run("docker", "network", "rm", network, check=False)
     print("images smoke test passed")
     return 0

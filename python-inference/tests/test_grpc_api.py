@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from support import RunningCore
+from support import RunningCore, core_settings
 
 from tandem.inference.v1 import inference_pb2 as pb
 from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
@@ -82,6 +84,37 @@ def test_model_info_and_alias(stub: pb_grpc.EmbeddingServiceStub) -> None:
     info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
     assert (info.dimension, info.max_tokens, info.precision) == (384, 256, "fp32")
     assert stub.Embed(pb.EmbedRequest(texts=["x"], model=info.aliases[0]), timeout=10).embeddings
+
+
+def test_an_int8_core_reports_and_accepts_only_its_own_names(model_dir: Path) -> None:
+    """One model per precision: what the gateway's pools route by (docs/gateway.md)."""
+    core = RunningCore(core_settings(model_dir, precision="int8", workers=1)).start()
+    try:
+        with grpc.insecure_channel(core.grpc_target) as ch:
+            int8 = pb_grpc.EmbeddingServiceStub(ch)
+            info = int8.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+            assert (info.model_id, tuple(info.aliases), info.precision) == (
+                "sentence-transformers/all-MiniLM-L6-v2-int8",
+                ("all-MiniLM-L6-v2-int8",),
+                "int8",
+            )
+            reply = int8.Embed(
+                pb.EmbedRequest(texts=["x"], model="all-MiniLM-L6-v2-int8"), timeout=10
+            )
+            assert reply.model == info.model_id
+            with pytest.raises(grpc.RpcError) as err:
+                int8.Embed(pb.EmbedRequest(texts=["x"], model="all-MiniLM-L6-v2"), timeout=10)
+            assert _error(err.value)[:2] == (
+                grpc.StatusCode.NOT_FOUND,
+                pb.ERROR_REASON_MODEL_NOT_FOUND,
+            )
+        http_info = httpx.get(f"{core.http_url}/v1/model", timeout=5).json()
+        assert (http_info["model_id"], http_info["aliases"]) == (
+            info.model_id,
+            ["all-MiniLM-L6-v2-int8"],
+        )
+    finally:
+        core.stop()
 
 
 def test_server_timing_trailer(stub: pb_grpc.EmbeddingServiceStub) -> None:

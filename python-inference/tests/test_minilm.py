@@ -20,10 +20,34 @@ def model(model_dir: Path) -> MiniLMEmbedding:
 def test_it_is_a_model(model: MiniLMEmbedding) -> None:
     """The static check lives in server.py (mypy); this one fails if a member goes missing."""
     served: Model[EmbedOptions] = model
-    for name in ("manifest", "precision", "min_tokens_per_text", "warmup_texts"):
+    for name in (
+        "manifest",
+        "precision",
+        "model_id",
+        "aliases",
+        "min_tokens_per_text",
+        "warmup_texts",
+    ):
         assert getattr(served, name) is not None
     for name in ("tokenize", "open_session", "postprocess"):
         assert callable(getattr(served, name))
+
+
+def test_fp32_serves_the_manifests_names(model: MiniLMEmbedding) -> None:
+    assert model.model_id == model.manifest.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert model.aliases == model.manifest.aliases == ("all-MiniLM-L6-v2",)
+
+
+def test_int8_is_its_own_model_named_after_the_manifests_names(model_dir: Path) -> None:
+    """The gateway routes by these names: derived, never typed a second time."""
+    manifest = ModelManifest.read(model_dir)
+    int8 = MiniLMEmbedding(model_dir, manifest, "int8")
+    assert int8.model_id == f"{manifest.model_id}-int8"
+    assert int8.aliases == tuple(f"{alias}-int8" for alias in manifest.aliases)
+    assert "all-MiniLM-L6-v2-int8" in int8.aliases
+    # No name of one precision is a name of the other.
+    fp32 = MiniLMEmbedding(model_dir, manifest, "fp32")
+    assert not {int8.model_id, *int8.aliases} & {fp32.model_id, *fp32.aliases}
 
 
 def test_postprocess_normalises_only_the_rows_that_asked_in_place() -> None:

@@ -22,6 +22,9 @@ import pytest
 
 from tests.chart.helm import NAMESPACE, render, scenario
 
+# The default release's models (values.yaml `models`), one per core pool.
+MODELS = ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8")
+
 # (texts, request headers) -> (status, JSON body)
 Answer = Callable[[list[str], dict[str, str]], tuple[int, dict[str, Any]]]
 
@@ -40,6 +43,8 @@ def test_pod_is_a_test_hook_on_the_core_image() -> None:
     assert 0 < pod["spec"]["activeDeadlineSeconds"] <= 300
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["GATEWAY_URL"] == f"http://tandem-gateway.{NAMESPACE}.svc:8080"
+    # Every pool's model is asked, so the test goes through every pool.
+    assert env["MODELS"] == ",".join(MODELS)
 
 
 def test_pod_reads_the_api_key_when_auth_is_on() -> None:
@@ -74,7 +79,13 @@ def good(texts: list[str], headers: dict[str, str]) -> tuple[int, dict[str, Any]
 
 
 @pytest.fixture
-def gateway() -> Iterator[Callable[[Answer], str]]:
+def asked() -> list[str]:
+    """The models the stand-in gateways were asked for, in order."""
+    return []
+
+
+@pytest.fixture
+def gateway(asked: list[str]) -> Iterator[Callable[[Answer], str]]:
     """A stand-in gateway on a free loopback port; returns its URL."""
     servers: list[ThreadingHTTPServer] = []
 
@@ -83,8 +94,10 @@ def gateway() -> Iterator[Callable[[Answer], str]]:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 assert self.path == "/v1/embeddings"
-                assert body["model"] == "all-MiniLM-L6-v2"
+                asked.append(body["model"])
                 status, payload = answer(body["input"], dict(self.headers))
+                if body["model"] not in MODELS:
+                    status, payload = 404, {"error": {"code": "model_not_found"}}
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -110,7 +123,12 @@ def run_test_script(
 ) -> subprocess.CompletedProcess[str]:
     container = the_pod()["spec"]["containers"][0]
     assert container["command"] == ["python", "-c"]
-    env = {"PATH": os.environ["PATH"], "GATEWAY_URL": url, **(extra_env or {})}
+    env = {
+        "PATH": os.environ["PATH"],
+        "GATEWAY_URL": url,
+        **{e["name"]: e["value"] for e in container["env"] if e["name"] == "MODELS"},
+        **(extra_env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-c", container["args"][0]],
         env=env,
@@ -121,10 +139,33 @@ def run_test_script(
     )
 
 
-def test_passes_against_a_gateway_that_answers_right(gateway: Callable[[Answer], str]) -> None:
+def test_passes_against_a_gateway_that_answers_right(
+    gateway: Callable[[Answer], str], asked: list[str]
+) -> None:
     result = run_test_script(gateway(good))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok:")
+    assert [line.split()[1] for line in result.stdout.splitlines()] == list(MODELS)
+    assert asked == list(MODELS), "one request per model"
+
+
+def test_fails_when_one_model_answers_wrong(gateway: Callable[[Answer], str]) -> None:
+    """Each model is checked on its own: the second pool failing fails the test."""
+    second = MODELS[1]
+
+    def int8_broken(texts: list[str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        return 200, openai_answer([unit([1.0] * 384)] * len(texts))
+
+    calls: list[int] = []
+
+    def first_good_then_broken(
+        texts: list[str], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        calls.append(1)
+        return good(texts, headers) if len(calls) == 1 else int8_broken(texts, headers)
+
+    result = run_test_script(gateway(first_good_then_broken))
+    assert result.returncode != 0
+    assert f"{second}: cos" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(

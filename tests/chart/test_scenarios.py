@@ -22,7 +22,7 @@ from tests.chart.helm import KUBE_VERSIONS, SCENARIOS, Rendered, render, scenari
 # The ServiceMonitor fields the chart renders, by level (monitoring.coreos.com/v1).
 SERVICE_MONITOR_FIELDS = {
     "": {"apiVersion", "kind", "metadata", "spec"},
-    "spec": {"selector", "namespaceSelector", "endpoints"},
+    "spec": {"selector", "namespaceSelector", "endpoints", "targetLabels"},
     "spec.namespaceSelector": {"matchNames"},
     "spec.endpoints[]": {"port", "path", "interval", "scrapeTimeout"},
 }
@@ -56,6 +56,7 @@ def test_there_are_scenarios_for_each_feature() -> None:
         "explicit-resources",
         "replicas",
         "tracing",
+        "two-models",
     }
 
 
@@ -97,27 +98,38 @@ def kinds(rendered: Rendered) -> set[str]:
 
 
 def test_default_install_is_small() -> None:
-    """A laptop install: one pod of each, no extras, about one CPU in all."""
+    """A laptop install: one pod of each, both models, no extras, about two CPUs in all."""
     rendered = render(scenario("default"))
     assert kinds(rendered) == {"ConfigMap", "Deployment", "Pod", "Service", "ServiceAccount"}
-    assert [d["spec"]["replicas"] for d in rendered.all("Deployment")] == [1, 1]
+    assert [d["spec"]["replicas"] for d in rendered.all("Deployment")] == [1, 1, 1]
     assert {d["metadata"]["name"] for d in rendered.all("Deployment")} == {
         "tandem-core",
+        "tandem-core-int8",
         "tandem-gateway",
     }
+    cpu = sum(
+        int(c["resources"]["requests"]["cpu"].removesuffix("m"))
+        for d in rendered.all("Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    )
+    # Both pools, plus the surge core of a rollout, fit a 4-CPU laptop (values.yaml).
+    assert cpu == 2100, cpu
+    assert cpu + 1000 <= 4000
 
 
 def test_scenarios_turn_on_what_they_are_named_for() -> None:
     hpa_pdb = render(scenario("hpa-pdb"))
-    assert len(hpa_pdb.all("HorizontalPodAutoscaler")) == 2
-    assert len(hpa_pdb.all("PodDisruptionBudget")) == 2
+    # The gateway's, and one per core pool (each inherits core.autoscaling and
+    # core.podDisruptionBudget).
+    assert len(hpa_pdb.all("HorizontalPodAutoscaler")) == 3
+    assert len(hpa_pdb.all("PodDisruptionBudget")) == 3
     assert all("replicas" not in d["spec"] for d in hpa_pdb.all("Deployment")), (
         "with an HPA the Deployment must not set replicas, or every upgrade resets the scale"
     )
     assert len(render(scenario("networkpolicy")).all("NetworkPolicy")) == 2
     assert len(render(scenario("networkpolicy")).all("ServiceMonitor")) == 2
     replicas = render(scenario("replicas"))
-    assert [d["spec"]["replicas"] for d in replicas.all("Deployment")] == [3, 3]
+    assert [d["spec"]["replicas"] for d in replicas.all("Deployment")] == [3, 3, 3]
     tracing = render(scenario("tracing"))
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in tracing.env("core")
     assert {"tandem-otel-collector", "tandem-jaeger"} <= {

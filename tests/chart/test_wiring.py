@@ -57,6 +57,7 @@ def test_core_metrics_have_a_service_of_their_own() -> None:
 
 
 def test_service_monitors_scrape_the_metrics_ports() -> None:
+    """One ServiceMonitor per component; the core's finds every pool's metrics Service."""
     rendered = render(values={"serviceMonitor": {"enabled": True}})
     monitors = {m["metadata"]["name"]: m for m in rendered.all("ServiceMonitor")}
     assert set(monitors) == {"tandem-core", "tandem-gateway"}
@@ -73,27 +74,72 @@ def test_service_monitors_scrape_the_metrics_ports() -> None:
             if selector.items() <= s["metadata"]["labels"].items()
             and "metrics" in {p["name"] for p in s["spec"]["ports"]}
         ]
-        assert with_port == [f"tandem-{component}-metrics"], "exactly one Service yields targets"
+        want = (
+            ["tandem-core-int8-metrics", "tandem-core-metrics"]
+            if component == "core"
+            else ["tandem-gateway-metrics"]
+        )
+        assert sorted(with_port) == want, "exactly the metrics Services yield targets"
+    # The series carry the pool: the Service label the core's monitor copies exists.
+    assert monitors["tandem-core"]["spec"]["targetLabels"] == ["tandem/pool"]
+    for name in ("tandem-core-metrics", "tandem-core-int8-metrics"):
+        assert "tandem/pool" in rendered.one("Service", name)["metadata"]["labels"]
 
 
-def test_gateway_upstream_is_the_headless_service_through_dns() -> None:
+def upstream_pools(rendered: Rendered, configmap: str = "tandem-gateway") -> dict[str, str]:
+    """TANDEM_GATEWAY_UPSTREAM_POOLS as {model id: target} (the agreed format:
+    comma-separated "<model id>=<gRPC target URI>" pairs)."""
+    value = rendered.one("ConfigMap", configmap)["data"]["TANDEM_GATEWAY_UPSTREAM_POOLS"]
+    pairs = [p.split("=", 1) for p in value.split(",")]
+    assert all(len(p) == 2 for p in pairs), value
+    return dict(pairs)
+
+
+def test_gateway_upstreams_are_each_pools_headless_service_through_dns() -> None:
     rendered = render()
-    target = rendered.env("gateway")["TANDEM_GATEWAY_UPSTREAM_TARGET"]
-    match = re.fullmatch(r"dns:///([^.]+)\.([^.]+)\.svc\.cluster\.local:(\d+)", target)
-    assert match, f"{target} is not dns:///<service>.<namespace>.svc.cluster.local:<port>"
-    service = rendered.one("Service", match.group(1))
-    assert service["spec"]["clusterIP"] == "None", "the upstream must be the headless Service"
-    assert match.group(2) == NAMESPACE
-    assert int(match.group(3)) == service["spec"]["ports"][0]["port"] == 50051
+    assert "TANDEM_GATEWAY_UPSTREAM_TARGET" not in rendered.env("gateway")
+    pools = upstream_pools(rendered)
+    assert list(pools) == ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8"]
+    for model, target in pools.items():
+        match = re.fullmatch(r"dns:///([^.]+)\.([^.]+)\.svc\.cluster\.local:(\d+)", target)
+        assert match, f"{target} is not dns:///<service>.<namespace>.svc.cluster.local:<port>"
+        service = rendered.one("Service", match.group(1))
+        assert service["spec"]["clusterIP"] == "None", "the upstream must be the headless Service"
+        assert match.group(2) == NAMESPACE
+        assert int(match.group(3)) == service["spec"]["ports"][0]["port"] == 50051
+        # The Service selects exactly the pods that serve this model.
+        (pod,) = pods_selected(rendered, service["spec"]["selector"])
+        env = rendered.env(
+            next(
+                d["metadata"]["name"].removeprefix("tandem-")
+                for d in rendered.all("Deployment")
+                if d["spec"]["template"] is pod
+            )
+        )
+        want = "int8" if model.endswith("-int8") else "fp32"
+        assert env["TANDEM_CORE_PRECISION"] == want, (model, env["TANDEM_CORE_PRECISION"])
 
 
 def test_upstream_follows_release_namespace_and_cluster_domain() -> None:
     rendered = render(values={"clusterDomain": "corp.example"}, release="edge", namespace="ml")
-    target = rendered.one("ConfigMap", "edge-tandem-gateway")["data"][
-        "TANDEM_GATEWAY_UPSTREAM_TARGET"
-    ]
-    assert target == "dns:///edge-tandem-core-headless.ml.svc.corp.example:50051"
+    assert upstream_pools(rendered, "edge-tandem-gateway") == {
+        "all-MiniLM-L6-v2": "dns:///edge-tandem-core-headless.ml.svc.corp.example:50051",
+        "all-MiniLM-L6-v2-int8": "dns:///edge-tandem-core-int8-headless.ml.svc.corp.example:50051",
+    }
     rendered.one("Service", "edge-tandem-core-headless")
+    rendered.one("Service", "edge-tandem-core-int8-headless")
+
+
+def test_model_id_override_and_a_single_model_release() -> None:
+    rendered = render(values={"models": [{"name": "main", "precision": "fp32", "modelId": "mini"}]})
+    assert upstream_pools(rendered) == {
+        "mini": f"dns:///tandem-core-headless.{NAMESPACE}.svc.cluster.local:50051"
+    }
+    # One pool: exactly the objects (and names) a single-model release had.
+    assert sorted(d["metadata"]["name"] for d in rendered.all("Deployment")) == [
+        "tandem-core",
+        "tandem-gateway",
+    ]
 
 
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=lambda p: p.name)
@@ -123,12 +169,17 @@ def test_every_object_has_the_recommended_labels(values_file: Path) -> None:
 
 
 def test_selectors_do_not_change_with_the_version() -> None:
-    """A Deployment's selector is immutable: it must not contain the version."""
+    """A Deployment's selector is immutable: it must not contain the version. A core
+    pool's also has its pool, so that no two Deployments select the same pods."""
     for deployment in render().all("Deployment"):
+        component = deployment["spec"]["template"]["metadata"]["labels"][
+            "app.kubernetes.io/component"
+        ]
         assert set(deployment["spec"]["selector"]["matchLabels"]) == {
             "app.kubernetes.io/name",
             "app.kubernetes.io/instance",
             "app.kubernetes.io/component",
+            *(["tandem/pool"] if component == "core" else []),
         }
 
 

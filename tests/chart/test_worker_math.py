@@ -84,8 +84,9 @@ class Case:
                     "maxInflightBytes": self.inflight_bytes,
                     "maxTextsPerRequest": self.texts_per_request,
                 },
-                "settings": {"precision": self.precision},
             },
+            # One pool: the first keeps the unsuffixed names (Deployment tandem-core).
+            "models": [{"name": "m", "precision": self.precision}],
         }
 
 

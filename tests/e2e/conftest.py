@@ -1,8 +1,10 @@
-"""End-to-end fixtures: the real core and the real gateway as separate processes.
+"""End-to-end fixtures: the real cores and the real gateway as separate processes.
 
 They are started with scripts/stack.py, the launcher behind `make run`, on
-free loopback ports; logs go to tests/e2e/.logs/. The session's stack is
-stopped with SIGTERM at the end and must exit 0.
+free loopback ports; logs go to tests/e2e/.logs/. The session's stack serves
+both models (one core per precision, one gateway pool each), like `make run`;
+``stack.core`` is the fp32 core, which the single-model tests use. It is
+stopped with SIGTERM at the end and every process must exit 0.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from stack import (  # noqa: E402
+    PRECISIONS,
+    CorePorts,
     ManagedProcess,
     StackPorts,
-    core_process,
     gateway_process,
+    precision_core,
+    served_model,
 )
 
 LOG_ROOT = Path(__file__).resolve().parent / ".logs"
@@ -65,10 +70,25 @@ def log_dir() -> Path:
 
 
 class Stack:
-    def __init__(self, ports: StackPorts, core: ManagedProcess, gateway: ManagedProcess) -> None:
-        self.ports = ports
-        self.core = core
+    """Both models' cores and the gateway in front of them."""
+
+    def __init__(
+        self,
+        ports: StackPorts,
+        core: ManagedProcess,
+        gateway: ManagedProcess,
+        *,
+        cores: dict[str, ManagedProcess] | None = None,
+        core_ports: dict[str, CorePorts] | None = None,
+        models: dict[str, str] | None = None,
+    ) -> None:
+        """A gateway and its cores; a single-core stack (a test's own) gives only core."""
+        self.ports = ports  # the gateway's, and the fp32 core's
+        self.core = core  # the fp32 core
         self.gateway = gateway
+        self.cores = cores or {"fp32": core}  # precision -> core process
+        self.core_ports = core_ports or {"fp32": ports.core}  # precision -> its ports
+        self.models = models or {}  # precision -> the name its pool is configured under
 
     @property
     def gateway_url(self) -> str:
@@ -85,17 +105,38 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(gateway_bin: Path, log_dir: Path) -> Iterator[Stack]:
-    ports = StackPorts.free()
-    core = core_process(ports, log_dir).start()
+    gateway_ports = StackPorts.free()
+    core_ports = {"fp32": gateway_ports.core, "int8": CorePorts.free()}
+    cores = {p: precision_core(p, core_ports[p], log_dir) for p in PRECISIONS}
     gateway = None
     try:
-        core.wait_ready(120)
-        gateway = gateway_process(gateway_bin, ports, log_dir).start()
+        for core in cores.values():
+            core.start()
+        for core in cores.values():
+            core.wait_ready(180)
+        models = {p: served_model(core_ports[p].http) for p in PRECISIONS}
+        gateway = gateway_process(
+            gateway_bin,
+            gateway_ports,
+            log_dir,
+            pools={models[p]: core_ports[p].grpc for p in PRECISIONS},
+        ).start()
         gateway.wait_ready(60)
-        yield Stack(ports, core, gateway)
+        yield Stack(
+            gateway_ports,
+            cores["fp32"],
+            gateway,
+            cores=cores,
+            core_ports=core_ports,
+            models=models,
+        )
     finally:
         codes = {}
         if gateway is not None:
             codes["gateway"] = gateway.stop()
-        codes["core"] = core.stop()
-    assert codes == {"gateway": 0, "core": 0}, f"unclean exit: {codes} (logs in {log_dir})"
+        # Stack.cores is this dict: a test that restarts a core
+        # (test_models.py) puts the new process here, and it is stopped too.
+        for precision, core in cores.items():
+            codes[f"core-{precision}"] = core.stop()
+    want = {"gateway": 0, **{f"core-{p}": 0 for p in PRECISIONS}}
+    assert codes == want, f"unclean exit: {codes} (logs in {log_dir})"

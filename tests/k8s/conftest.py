@@ -4,8 +4,8 @@ Runs against the current kube-context (KUBECONFIG): CI's own cluster
 (`make e2e-k8s`, docs/cluster.md) or kind/minikube after `make deploy`. The
 release must already be installed (`make cluster-install` or `make deploy`);
 the suite then applies values-e2e.yaml to it with `helm upgrade
---reuse-values` (two core replicas sized for a 2-CPU node, no per-client
-rate limit) and rolls the release back to where it was at the end.
+--reuse-values` (both models, two cores per pool sized for a 2-CPU node,
+no per-client rate limit) and rolls the release back to where it was at the end.
 
 Traffic to the services goes through 127.0.0.1 only: `kubectl port-forward`,
 and the API server's pod proxy. Load comes from pods inside the release's
@@ -91,10 +91,11 @@ def release(pytestconfig: pytest.Config) -> Iterator[Release]:
 @pytest.fixture
 def settled(release: Release) -> Release:
     """The release with every pod ready and nothing rolling: the start of each disruptive test."""
-    for component, want in (("core", 2), ("gateway", 1)):
-        name = release.deployment_name(component)
+    wanted = [("gateway", None, 1)] + [("core", p.name, 2) for p in release.pools()]
+    for component, pool, want in wanted:
+        name = release.deployment_name(component, pool)
         if release.apps.read_namespaced_deployment(name, release.namespace).spec.replicas != want:
-            release.scale(component, want)
+            release.scale(component, want, pool)
     release.settled()
     # Each gateway answers, so no state left by an earlier test (a core
     # still busy after an overload) counts against the next one.

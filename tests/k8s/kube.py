@@ -27,6 +27,13 @@ from kubernetes.stream import stream
 
 HERE = Path(__file__).resolve().parent
 
+# The label the chart puts on each core pool's pods, Services and selectors
+# (deploy/helm/tandem/templates/_helpers.tpl, tandem.selectorLabels).
+POOL_LABEL = "tandem/pool"
+# `pool=ALL_POOLS` selects the cores of every pool; the default (None) selects
+# the first pool's, the one the single-model tests exercise.
+ALL_POOLS = "*"
+
 
 # What the namespace's Pod Security "restricted" profile demands of the
 # suite's own pods (load generator, OTLP sink), like the chart's pods.
@@ -58,6 +65,27 @@ def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: 
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+@dataclass(frozen=True)
+class Pool:
+    """One core pool of the release: its name (the tandem/pool label) and the model
+    the gateway routes to it."""
+
+    name: str
+    model: str
+
+
+def merged(shared: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """The chart's pool merge (_pools.tpl, tandem.mergeInto): maps merge key by key,
+    anything else and a resources block replace the shared value."""
+    out = json.loads(json.dumps(shared))
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "resources":
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass
 class Release:
     """The Helm release under test and the cluster it runs in."""
@@ -76,21 +104,51 @@ class Release:
         self.apps = client.AppsV1Api(self.api)
 
     # -- names and objects -------------------------------------------------
-    def selector(self, component: str) -> str:
-        return f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component={component}"
+    def pools(self) -> list[Pool]:
+        """The core pools, in the order of the values' `models` list; each one's model
+        is the one the gateway's TANDEM_GATEWAY_UPSTREAM_POOLS routes to it."""
+        names = [m["name"] for m in self.values()["models"]]
+        gateway = self.core.read_namespaced_config_map(
+            self.deployment_name("gateway"), self.namespace
+        )
+        pairs = gateway.data["TANDEM_GATEWAY_UPSTREAM_POOLS"].split(",")
+        models = [p.split("=", 1)[0] for p in pairs]
+        assert len(models) == len(names), (names, models)
+        return [Pool(name, model) for name, model in zip(names, models, strict=True)]
 
-    def deployment_name(self, component: str) -> str:
+    def default_pool(self) -> Pool:
+        return self.pools()[0]
+
+    def pool_values(self, pool: str) -> dict[str, Any]:
+        """The release's values as the chart renders the pool: core.* with the pool's
+        overrides, and its precision as core.settings.precision."""
+        values = self.values()
+        (entry,) = [m for m in values["models"] if m["name"] == pool]
+        override = {k: v for k, v in entry.items() if k not in ("name", "precision", "modelId")}
+        core = merged(values["core"], override)
+        core["settings"]["precision"] = entry["precision"]
+        return {**values, "core": core}
+
+    def selector(self, component: str, pool: str | None = None) -> str:
+        """Label selector of a component's pods; for the core, of one pool's (the
+        first's when pool is None) or of every pool's (ALL_POOLS)."""
+        selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component={component}"
+        if component == "core" and pool != ALL_POOLS:
+            selector += f",{POOL_LABEL}={pool or self.values()['models'][0]['name']}"
+        return selector
+
+    def deployment_name(self, component: str, pool: str | None = None) -> str:
         items = self.apps.list_namespaced_deployment(
-            self.namespace, label_selector=self.selector(component)
+            self.namespace, label_selector=self.selector(component, pool)
         ).items
         assert len(items) == 1, (
             f"expected one {component} Deployment, found {[d.metadata.name for d in items]}"
         )
         return str(items[0].metadata.name)
 
-    def service_name(self, component: str, headless: bool = False) -> str:
+    def service_name(self, component: str, headless: bool = False, pool: str | None = None) -> str:
         services = self.core.list_namespaced_service(
-            self.namespace, label_selector=self.selector(component)
+            self.namespace, label_selector=self.selector(component, pool)
         ).items
         for s in services:
             is_headless = s.spec.cluster_ip == "None"
@@ -100,9 +158,11 @@ class Release:
         names = [s.metadata.name for s in services]
         raise AssertionError(f"no {kind}{component} Service in {names}")
 
-    def pods(self, component: str, include_terminating: bool = False) -> list[V1Pod]:
+    def pods(
+        self, component: str, include_terminating: bool = False, pool: str | None = None
+    ) -> list[V1Pod]:
         items = self.core.list_namespaced_pod(
-            self.namespace, label_selector=self.selector(component)
+            self.namespace, label_selector=self.selector(component, pool)
         ).items
         if not include_terminating:
             items = [p for p in items if p.metadata.deletion_timestamp is None]
@@ -157,20 +217,27 @@ class Release:
         wait_for(f"release {self.name} to settle", done, timeout)
 
     def serving(self, timeout: float = 60) -> None:
-        """Every gateway pod answers an embedding request (through a port-forward)."""
+        """Every gateway pod answers an embedding request for every model (through a
+        port-forward)."""
         port = int(self.values()["gateway"]["service"]["port"])
-        body = {"model": "all-MiniLM-L6-v2", "input": "serving?"}
+        models = [p.model for p in self.pools()]
         for pod in self.pods("gateway"):
             with PortForward(self, f"pod/{pod.metadata.name}", port) as pf:
 
                 def answers(url: str = pf.url) -> bool:
-                    return (
-                        httpx.post(f"{url}/v1/embeddings", json=body, timeout=10).status_code == 200
+                    return all(
+                        httpx.post(
+                            f"{url}/v1/embeddings",
+                            json={"model": model, "input": "serving?"},
+                            timeout=10,
+                        ).status_code
+                        == 200
+                        for model in models
                     )
 
-                wait_for(f"{pod.metadata.name} to answer", answers, timeout)
+                wait_for(f"{pod.metadata.name} to answer for {models}", answers, timeout)
 
-    def restart(self, component: str) -> None:
+    def restart(self, component: str, pool: str | None = None) -> None:
         """`kubectl rollout restart`, then wait for the rollout."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         patch = {
@@ -181,25 +248,30 @@ class Release:
             }
         }
         self.apps.patch_namespaced_deployment(
-            self.deployment_name(component), self.namespace, patch
+            self.deployment_name(component, pool), self.namespace, patch
         )
         self.settled()
 
-    def scale(self, component: str, replicas: int) -> None:
+    def scale(self, component: str, replicas: int, pool: str | None = None) -> None:
         self.apps.patch_namespaced_deployment_scale(
-            self.deployment_name(component), self.namespace, {"spec": {"replicas": replicas}}
+            self.deployment_name(component, pool), self.namespace, {"spec": {"replicas": replicas}}
         )
 
     # -- reads through the API server's pod proxy --------------------------------
-    def working_sets(self, container: str) -> dict[str, int]:
-        """Each pod's `container` memory working set (bytes), from the kubelet's summary API."""
+    def working_sets(self, container: str, pool: str | None = None) -> dict[str, int]:
+        """Each pod's `container` memory working set (bytes), from the kubelet's summary
+        API; for the core, of one pool's pods (as in `pods`)."""
         out: dict[str, int] = {}
-        for node in {p.spec.node_name for p in self.pods(container)}:
+        pods = self.pods(container, pool=pool)
+        names = {p.metadata.name for p in pods}
+        for node in {p.spec.node_name for p in pods}:
             response = self.core.connect_get_node_proxy_with_path(
                 node, "stats/summary", _request_timeout=15, _preload_content=False
             )
             for pod in json.loads(response.data).get("pods", []):
                 if pod["podRef"]["namespace"] != self.namespace:
+                    continue
+                if pod["podRef"]["name"] not in names:
                     continue
                 for c in pod.get("containers", []):
                     if c["name"] == container and "memory" in c:
@@ -235,9 +307,10 @@ class PeakMemory:
     no OOM kill, which the kernel reports however short the spike.
     """
 
-    def __init__(self, release: Release, component: str) -> None:
+    def __init__(self, release: Release, component: str, pool: str | None = None) -> None:
         self.release = release
         self.component = component
+        self.pool = pool
         self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -253,7 +326,7 @@ class PeakMemory:
     def _sample(self) -> None:
         while not self._stop.is_set():
             try:
-                for pod, ws in self.release.working_sets(self.component).items():
+                for pod, ws in self.release.working_sets(self.component, self.pool).items():
                     self.peaks[pod] = max(self.peaks.get(pod, 0), ws)
             except Exception:  # a missed sample is only a missed sample
                 pass
@@ -360,6 +433,14 @@ class LoadResult:
     def failed(self) -> int:
         return self.requests - self.outcomes.get("ok", 0)
 
+    def model_outcomes(self, model: str) -> dict[str, int]:
+        """One model's outcomes (the run cycles through its --model list)."""
+        return dict(self.summary["models"].get(model, {}))
+
+    def model_failed(self, model: str) -> int:
+        outcomes = self.model_outcomes(model)
+        return sum(outcomes.values()) - outcomes.get("ok", 0)
+
     def ok_rate(self, start_ts: float, end_ts: float) -> float:
         """Successful requests per second between two wall-clock times (whole ticks)."""
         ticks = [t for t in self.ticks if start_ts <= t["ts"] and t["ts"] + 1 <= end_ts]
@@ -396,6 +477,8 @@ class LoadRun:
         timeout: float = 20,
         max_requests: int = 50_000,
         shape: str = "texts",
+        models: list[str] | None = None,
+        cpu: str = "100m",
     ) -> None:
         self.release = release
         self.name = f"e2e-load-{secrets.token_hex(3)}"
@@ -414,7 +497,10 @@ class LoadRun:
             f"--timeout={timeout}",
             f"--run-id={self.name}",
             f"--shape={shape}",
+            # Requests cycle through the models; default: the first pool's.
+            *(f"--model={m}" for m in (models or [release.default_pool().model])),
         ]
+        self.cpu = cpu
 
     def __enter__(self) -> Self:
         r = self.release
@@ -441,7 +527,7 @@ class LoadRun:
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["python", "/loadgen/loadgen.py", *self.args],
                         "resources": {
-                            "requests": {"cpu": "100m", "memory": "64Mi"},
+                            "requests": {"cpu": self.cpu, "memory": "64Mi"},
                             "limits": {"memory": "256Mi"},
                         },
                         "securityContext": RESTRICTED_CONTAINER_SECURITY,

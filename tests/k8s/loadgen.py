@@ -13,10 +13,15 @@ Each request opens its own connection (no keep-alive), so every request is
 balanced by the Service on its own and a draining gateway gets no new
 requests once it has left the Service's endpoints.
 
+Request i asks for model i mod len(--model): with several --model flags the
+load is spread evenly over the models (so over their core pools), and the
+summary counts each model's outcomes apart.
+
 Output, JSON lines on stdout:
   {"event": "start", ...}
   {"event": "tick", "second": 3, "ts": <unix time>, "outcomes": {"ok": 41}}   once a second
-  {"event": "done", "requests": N, "outcomes": {...}, "failures": [...], "latency_ms": {...}}
+  {"event": "done", "requests": N, "outcomes": {...}, "models": {model: {...}},
+   "failures": [...], "latency_ms": {...}}
 Outcome names: ok, http_<status>[_<error code>], timeout, refused, reset, error_<Exception>.
 """
 
@@ -63,14 +68,21 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     parser.add_argument("--words", type=int, default=12, help="words per text")
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--run-id", default="load")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="model to ask for; repeat it to cycle through several (default: all-MiniLM-L6-v2)",
+    )
     args = parser.parse_args()
     duration = min(args.duration, 600.0)
     max_requests = min(args.max_requests, 200_000)
     url = urllib.parse.urlsplit(args.url)
+    models: list[str] = args.model or ["all-MiniLM-L6-v2"]
 
     lock = threading.Lock()
     per_second: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     totals: collections.Counter[str] = collections.Counter()
+    by_model: dict[str, collections.Counter[str]] = {m: collections.Counter() for m in models}
     failures: list[dict[str, object]] = []
     latencies: list[float] = []
     started = time.time()
@@ -85,7 +97,10 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     flood = b""
     if args.shape == "flood":
         items = max(1, (min(args.flood_bytes, 64 << 20) - 40) // 3)
-        flood = b'{"model":"all-MiniLM-L6-v2","input":[' + b",".join([b'""'] * items) + b"]}"
+        flood = (
+            b'{"model":' + json.dumps(models[0]).encode() + b',"input":['
+            + b",".join([b'""'] * items) + b"]}"
+        )  # fmt: skip
 
     def body(i: int) -> bytes:
         if flood:
@@ -95,7 +110,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
             + f" request {i} text {k}"
             for k in range(args.texts)
         ]
-        return json.dumps({"model": "all-MiniLM-L6-v2", "input": texts}).encode()
+        return json.dumps({"model": models[i % len(models)], "input": texts}).encode()
 
     def one(i: int) -> str:
         request_id = f"{args.run_id}-{i}"
@@ -139,12 +154,14 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
         return outcome
 
     def record_failure(request_id: str, outcome: str, detail: str) -> None:
+        i = int(request_id.rsplit("-", 1)[1])
         with lock:
             if len(failures) < 50:
                 failures.append(
                     {
                         "ts": round(time.time(), 3),
                         "request_id": request_id,
+                        "model": models[i % len(models)],
                         "outcome": outcome,
                         "detail": detail,
                     }
@@ -162,6 +179,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
             with lock:
                 per_second[int(time.time() - started)][outcome] += 1
                 totals[outcome] += 1
+                by_model[models[i % len(models)]][outcome] += 1
 
     def ticker() -> None:
         second = 0
@@ -192,6 +210,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
                 "duration": duration,
                 "max_requests": max_requests,
                 "texts": args.texts,
+                "models": models,
             }
         ),
         flush=True,
@@ -221,6 +240,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
         "requests": sum(totals.values()),
         "stopped_early": stopping.is_set(),
         "outcomes": dict(totals),
+        "models": {m: dict(c) for m, c in by_model.items()},
         "per_second_ok": [
             per_second[s].get("ok", 0) for s in range(max(per_second, default=-1) + 1)
         ],

@@ -10,12 +10,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from .kube import LoadResult, LoadRun, Release, is_ready, wait_for, watching_pods
 
 
 def _report(name: str, result: LoadResult) -> None:
     latency = result.summary["latency_ms"]
     print(f"{name}: {result.requests} requests, outcomes {result.outcomes}, latency {latency}")
+    if len(result.summary.get("models", {})) > 1:
+        print(f"  by model: {result.summary['models']}")
     failing = {
         t["second"]: sum(n for k, n in t["outcomes"].items() if k != "ok")
         for t in result.ticks
@@ -61,11 +65,27 @@ def test_deleting_a_core_pod_under_load(settled: Release) -> None:
     assert result.zero_ok_seconds(deleted_at, end) <= 2, "the load stalled after the deletion"
 
 
-def test_rolling_restart_of_the_core_under_load_fails_nothing(settled: Release) -> None:
+@pytest.mark.parametrize("index", [0, 1], ids=["first-pool", "second-pool"])
+def test_rolling_restart_of_one_pool_under_load_fails_no_request_of_any_model(
+    settled: Release, index: int
+) -> None:
+    """Pools roll independently: while one pool's cores are replaced one by one,
+    neither its own model's requests nor the other model's fail, and the other
+    pool's cores are left alone."""
     release = settled
-    deployment = release.deployment_name("core")
-    old = {p.metadata.name for p in release.pods("core")}
-    with LoadRun(release, duration=240, concurrency=4) as load:
+    pools = release.pools()
+    if index >= len(pools):
+        pytest.skip(f"the release has {len(pools)} pool(s)")
+    pool = pools[index]
+    others = {
+        p.metadata.name for o in pools if o != pool for p in release.pods("core", pool=o.name)
+    }
+    deployment = release.deployment_name("core", pool.name)
+    old = {p.metadata.name for p in release.pods("core", pool=pool.name)}
+    # One load pod cycling through every model: the CPU budget of the 2-CPU
+    # node has room for one (values-e2e.yaml).
+    models = [p.model for p in pools]
+    with LoadRun(release, duration=240, concurrency=4, models=models) as load:
         load.wait_steady(seconds=5)
         time.sleep(5)
         restarted_at = datetime.now(UTC).isoformat()
@@ -84,21 +104,28 @@ def test_rolling_restart_of_the_core_under_load_fails_nothing(settled: Release) 
         )
 
         def rolled() -> bool:
-            pods = release.pods("core", include_terminating=True)
+            pods = release.pods("core", include_terminating=True, pool=pool.name)
             return (
                 len(pods) == 2
                 and not ({p.metadata.name for p in pods} & old)
                 and all(is_ready(p) for p in pods)
             )
 
-        wait_for("the core's rolling restart", rolled, 200)
+        wait_for(f"the {pool.name} pool's rolling restart", rolled, 200)
         time.sleep(10)  # load on the new pods for a while before stopping
         load.stop()
         result = load.result()
-    _report("core rolling restart", result)
+    _report(f"{pool.name} pool rolling restart", result)
 
     assert result.requests >= 200, result.summary
+    for model in models:
+        outcomes = result.model_outcomes(model)
+        assert outcomes.get("ok", 0) >= 100, f"{model}: {outcomes}"
+        assert result.model_failed(model) == 0, f"{model}: {outcomes}"
     assert result.failed == 0, f"{result.failed} of {result.requests} failed: {result.outcomes}"
+    # The other pools were not touched.
+    after = {p.metadata.name for o in pools if o != pool for p in release.pods("core", pool=o.name)}
+    assert after == others, f"other pools' cores changed: {others} -> {after}"
 
 
 def test_gateway_scale_down_under_load_drops_no_request(settled: Release) -> None:

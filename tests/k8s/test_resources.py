@@ -1,10 +1,11 @@
 """The core runs with the resources its worker math derived, and survives saturation.
 
 The expected numbers come from the core's own formula (`tandem worker-math`,
-python-inference/src/tandem/capacity.py) applied to the release's values, not
-from the chart: the chart has to agree with it. Then the limits are read back
-from inside a core container (its cgroup), and a saturating load must not get
-the core OOM-killed or restarted.
+python-inference/src/tandem/capacity.py) applied to the release's values as
+the chart renders each pool (the shared core.* with the pool's overrides, and
+the pool's precision), not from the chart: the chart has to agree with it.
+Then the limits are read back from inside each core container (its cgroup),
+and a saturating load must not get the core OOM-killed or restarted.
 """
 
 from __future__ import annotations
@@ -117,10 +118,21 @@ def _worker_math(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_core_resources_are_the_worker_math(release: Release) -> None:
-    values = release.values()
-    plan = _worker_math(values)
+    plans = set()
+    for pool in release.pools():
+        values = release.pool_values(pool.name)
+        plan = _worker_math(values)
+        plans.add((pool.name, plan["memory_limit_mib"]))
+        _check_pool(release, pool.name, values, plan)
+    # Each pool got its own plan (its precision's measured inputs, its own CPUs).
+    assert len({limit for _, limit in plans}) == len(plans), plans
+
+
+def _check_pool(release: Release, pool: str, values: dict[str, Any], plan: dict[str, Any]) -> None:
     cpu = f"{round(float(values['core']['capacity']['cpus']) * 1000)}m"
-    for pod in release.pods("core"):
+    pods = release.pods("core", pool=pool)
+    assert pods, f"no cores in pool {pool}"
+    for pod in pods:
         resources = pod.spec.containers[0].resources
         assert resources.requests == {"cpu": cpu, "memory": f"{plan['memory_request_mib']}Mi"}, (
             resources
@@ -154,8 +166,9 @@ def test_core_resources_are_the_worker_math(release: Release) -> None:
 
 
 def test_core_is_not_oom_killed_under_saturating_load(settled: Release) -> None:
+    """The first pool's cores, saturated through their model."""
     release = settled
-    values = release.values()
+    values = release.pool_values(release.default_pool().name)
     limit = _worker_math(values)["memory_limit_mib"] << 20
     metrics_port = int(values["core"]["ports"]["metrics"])
     cores = release.pods("core")

@@ -103,20 +103,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("client-ip-header: %w", err)
 	}
 
-	core, err := upstream.New(cfg.Upstream, cfg.Limits, m, tracing)
+	pools, err := upstream.NewPools(cfg.Upstream, cfg.Limits, m, tracing)
 	if err != nil {
 		return err
 	}
 	// Deferred, so it runs after lifecycle.Serve has finished every
-	// in-flight request that might still be using the connection.
-	defer core.Close()
+	// in-flight request that might still be using the connections.
+	defer upstream.ClosePools(pools)
 
-	readiness := health.NewReadiness(core.CheckServing, cfg.Readiness.CheckTimeout, cfg.Readiness.CacheTTL, logger)
+	readiness := health.NewReadiness(readinessBackends(pools), cfg.Readiness.CheckTimeout, cfg.Readiness.CacheTTL,
+		func(model string, ready bool) { m.UpstreamReady.WithLabelValues(model).Set(boolGauge(ready)) }, logger)
 	api := httpapi.NewServer(httpapi.Deps{
 		Logger:    logger,
 		Metrics:   m,
-		Core:      core,
-		Models:    upstream.NewModelCache(core.FetchModelInfo, cfg.Upstream.ModelInfoTTL),
+		Pools:     apiPools(pools),
 		Readiness: readiness,
 		Keys:      keys,
 		RateLimiter: limits.NewRateLimiter(limits.RateConfig{
@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("starting tandem-gateway",
 		"upstream_target", cfg.Upstream.Target,
 		"upstream_addresses", cfg.Upstream.Addresses,
+		"upstream_pools", (*poolsForLog)(&cfg.Upstream.Pools),
 		"auth", keys.Enabled(), "api_keys", keys.Len(),
 		"rate_limit_rps", cfg.Limits.RateLimitPerSecond,
 		"trusted_proxies", cfg.Limits.TrustedProxies,
@@ -166,6 +167,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DrainDelay:      cfg.Lifecycle.DrainDelay,
 		ShutdownTimeout: cfg.Lifecycle.ShutdownTimeout,
 	}, logger)
+}
+
+// readinessBackends checks each pool over its own channel.
+func readinessBackends(pools []upstream.Pool) []health.Backend {
+	out := make([]health.Backend, len(pools))
+	for i, p := range pools {
+		out[i] = health.Backend{Model: p.Label(), Check: p.Client.CheckServing}
+	}
+	return out
+}
+
+// apiPools hands each pool's client and model cache to the HTTP API.
+func apiPools(pools []upstream.Pool) []httpapi.Pool {
+	out := make([]httpapi.Pool, len(pools))
+	for i, p := range pools {
+		out[i] = httpapi.Pool{Model: p.Model, Core: p.Client, Models: p.Models}
+	}
+	return out
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// poolsForLog logs the pools as "model=target" strings.
+type poolsForLog []config.Pool
+
+func (p *poolsForLog) LogValue() slog.Value {
+	parts := make([]string, len(*p))
+	for i, pool := range *p {
+		parts[i] = pool.Model + "=" + pool.Target
+	}
+	return slog.AnyValue(parts)
 }
 
 // installTracingGlobals sets OpenTelemetry's process-wide state, here and

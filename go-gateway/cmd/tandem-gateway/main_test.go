@@ -156,7 +156,7 @@ func TestRunServesTheAPIEndToEnd(t *testing.T) {
 	metrics.Body.Close()
 	for _, want := range []string{
 		`tandem_gateway_http_requests_total{code="200",outcome="ok",route="embeddings"} 1`,
-		`tandem_gateway_upstream_calls_total{code="OK",method="Embed"} 1`,
+		`tandem_gateway_upstream_calls_total{code="OK",method="Embed",model="default"} 1`,
 		`go_goroutines`,
 	} {
 		if !bytes.Contains(text, []byte(want)) {

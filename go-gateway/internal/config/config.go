@@ -50,8 +50,12 @@ type Admin struct {
 	ListenAddr string
 }
 
-// Upstream configures the gRPC client to the Python core.
+// Upstream configures the gRPC clients to the Python cores.
 type Upstream struct {
+	// Pools maps each served model to the cores that serve it, one gRPC
+	// channel per pool (-upstream-pools). Empty means one pool given by
+	// Target or Addresses, whose model is whatever its cores report.
+	Pools []Pool
 	// Target is a gRPC target URI, normally dns:///<headless-service>:<port>
 	// so that every core pod is resolved and balanced over.
 	Target string
@@ -79,6 +83,27 @@ type Upstream struct {
 	MaxEmbeddingDimension int
 	// ModelInfoTTL is how long GetModelInfo's answer is cached.
 	ModelInfoTTL time.Duration
+}
+
+// Pool is one model's upstream: the id clients ask for and the gRPC target
+// of the cores that serve it.
+type Pool struct {
+	// Model is the model id (or alias) the pool's cores serve, as clients
+	// send it. Empty for the single pool of Target/Addresses.
+	Model string
+	// Target is the gRPC target URI, e.g. dns:///tandem-core-headless:50051.
+	Target string
+	// Addresses is the static host:port list of the single pool, when set.
+	Addresses []string
+}
+
+// PoolList is every pool the gateway calls: the configured pools, or the one
+// pool of Target/Addresses (Model empty) for a single-model deployment.
+func (u Upstream) PoolList() []Pool {
+	if len(u.Pools) > 0 {
+		return u.Pools
+	}
+	return []Pool{{Target: u.Target, Addresses: u.Addresses}}
 }
 
 // Readiness configures /readyz.
@@ -236,8 +261,12 @@ func (c Config) Validate() error {
 
 	u := c.Upstream
 	switch {
+	case len(u.Pools) > 0 && (u.Target != "" || len(u.Addresses) > 0):
+		errs = append(errs, errors.New("set upstream-pools or upstream-target/upstream-addresses, not both"))
+	case len(u.Pools) > 0:
+		errs = append(errs, validatePools(u.Pools)...)
 	case u.Target == "" && len(u.Addresses) == 0:
-		errs = append(errs, errors.New("set upstream-target or upstream-addresses"))
+		errs = append(errs, errors.New("set upstream-pools, upstream-target or upstream-addresses"))
 	case u.Target != "" && len(u.Addresses) > 0:
 		errs = append(errs, errors.New("set upstream-target or upstream-addresses, not both"))
 	}

@@ -53,11 +53,11 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("unexpected argument %q (all settings are flags or %s* variables)", fs.Arg(0), EnvPrefix)
 	}
 
-	// A static address list replaces the default DNS target; setting both
-	// explicitly is ambiguous and left for Validate to reject.
+	// A static address list or a pool list replaces the default DNS target;
+	// setting both explicitly is ambiguous and left for Validate to reject.
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	if explicit["upstream-addresses"] && !explicit["upstream-target"] {
+	if (explicit["upstream-addresses"] || explicit["upstream-pools"]) && !explicit["upstream-target"] {
 		cfg.Upstream.Target = ""
 	}
 
@@ -121,6 +121,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 
 	u := &cfg.Upstream
 	fs.StringVar(&u.Target, "upstream-target", u.Target, "gRPC target of the core, e.g. dns:///tandem-core-headless:50051")
+	fs.Var((*poolsValue)(&u.Pools), "upstream-pools", "comma-separated <model id>=<gRPC target URI> pairs, one core pool per model, e.g. all-MiniLM-L6-v2=dns:///tandem-core-headless:50051 (instead of upstream-target)")
 	fs.Var((*listValue)(&u.Addresses), "upstream-addresses", "comma-separated static host:port list of cores, used instead of upstream-target")
 	fs.DurationVar(&u.CallTimeout, "upstream-timeout", u.CallTimeout, "deadline of one upstream call (capped by what is left of request-timeout)")
 	fs.IntVar(&u.MaxAttempts, "upstream-max-attempts", u.MaxAttempts, "attempts per upstream call, first included; only UNAVAILABLE is retried (1-5)")

@@ -69,9 +69,10 @@ type Core struct {
 	embedCalls atomic.Int64
 	infoCalls  atomic.Int64
 
-	mu    sync.Mutex
-	embed EmbedFunc
-	calls []Call
+	mu        sync.Mutex
+	embed     EmbedFunc
+	calls     []Call
+	precision string
 }
 
 // Start runs a fake core on 127.0.0.1 until the test ends. It reports
@@ -82,7 +83,7 @@ func Start(t testing.TB) *Core {
 	if err != nil {
 		t.Fatalf("fakecore: listen: %v", err)
 	}
-	c := &Core{Addr: ln.Addr().String(), Health: health.NewServer(), server: grpc.NewServer()}
+	c := &Core{Addr: ln.Addr().String(), Health: health.NewServer(), server: grpc.NewServer(), precision: "fp32"}
 	inferencev1.RegisterEmbeddingServiceServer(c.server, c)
 	healthpb.RegisterHealthServer(c.server, c.Health)
 	c.SetServing(true)
@@ -120,6 +121,30 @@ func (c *Core) SetEmbed(f EmbedFunc) {
 	c.embed = f
 }
 
+// SetPrecision makes the fake serve the model of another precision, named
+// as the real core names it: ModelID and Alias with "-<precision>" appended
+// for anything but fp32 (python-inference, model/manifest.py). Two fakes of
+// different precisions are the two pools of a two-model gateway.
+func (c *Core) SetPrecision(precision string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.precision = precision
+}
+
+// Names returns the model id and alias the fake serves now.
+func (c *Core) Names() (id, alias string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return servedNames(c.precision)
+}
+
+func servedNames(precision string) (id, alias string) {
+	if precision == "fp32" {
+		return ModelID, Alias
+	}
+	return ModelID + "-" + precision, Alias + "-" + precision
+}
+
 // EmbedCalls counts Embed calls received (attempts, retries included).
 func (c *Core) EmbedCalls() int64 { return c.embedCalls.Load() }
 
@@ -155,25 +180,43 @@ func (c *Core) Embed(ctx context.Context, req *inferencev1.EmbedRequest) (*infer
 	c.mu.Lock()
 	c.calls = append(c.calls, call)
 	f := c.embed
+	precision := c.precision
 	c.mu.Unlock()
 
 	if f != nil {
 		return f(ctx, req)
 	}
-	return DefaultEmbed(ctx, req)
+	if precision == "fp32" {
+		return DefaultEmbed(ctx, req)
+	}
+	// Another precision: its own names, otherwise the default behaviour.
+	id, alias := servedNames(precision)
+	if m := req.GetModel(); m != "" && m != id && m != alias {
+		return nil, withReason(codes.NotFound, inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
+	}
+	resp, err := DefaultEmbed(ctx, &inferencev1.EmbedRequest{Texts: req.GetTexts(), Truncation: req.GetTruncation()})
+	if err != nil {
+		return nil, err
+	}
+	resp.Model = id
+	return resp, nil
 }
 
 // GetModelInfo implements inferencev1.EmbeddingServiceServer.
 func (c *Core) GetModelInfo(context.Context, *inferencev1.GetModelInfoRequest) (*inferencev1.GetModelInfoResponse, error) {
 	c.infoCalls.Add(1)
+	c.mu.Lock()
+	precision := c.precision
+	c.mu.Unlock()
+	id, alias := servedNames(precision)
 	return &inferencev1.GetModelInfoResponse{
-		ModelId:            ModelID,
-		Aliases:            []string{Alias},
+		ModelId:            id,
+		Aliases:            []string{alias},
 		Dimension:          Dimension,
 		MaxTokens:          MaxTokens,
 		MaxTextsPerRequest: 256,
 		MaxTextBytes:       8192,
-		Precision:          "fp32",
+		Precision:          precision,
 	}, nil
 }
 

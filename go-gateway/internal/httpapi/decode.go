@@ -455,8 +455,8 @@ func validateInputs(inputs []string, isString bool, limits InputLimits) error {
 
 // checkAgainstModel validates what depends on the served model: its name,
 // its dimension, and the core's own limits where they are stricter.
-func (req embeddingsRequest) checkAgainstModel(info upstream.ModelInfo, limits InputLimits) error {
-	if !info.Accepts(req.Model) {
+func (req embeddingsRequest) checkAgainstModel(pool Pool, info upstream.ModelInfo, limits InputLimits) error {
+	if !pool.accepts(req.Model, info) {
 		return errModelNotFound(req.Model)
 	}
 	if req.Dimensions != 0 && req.Dimensions != info.Dimension {

@@ -164,7 +164,7 @@ func TestCheckAgainstModel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.req.checkAgainstModel(info, testLimits)
+			err := tt.req.checkAgainstModel(Pool{}, info, testLimits)
 			if tt.wantStatus == 0 {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)

@@ -13,7 +13,7 @@ import (
 )
 
 // handleEmbeddings serves POST /v1/embeddings.
-func handleEmbeddings(core Embedder, models ModelSource, limits Limits, m *metrics.Metrics, logger *slog.Logger) http.Handler {
+func handleEmbeddings(pools router, limits Limits, m *metrics.Metrics, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := r.Context()
@@ -35,23 +35,30 @@ func handleEmbeddings(core Embedder, models ModelSource, limits Limits, m *metri
 			fail(err)
 			return
 		}
-		info, err := models.Get(ctx)
+		// The model picks the pool: an unknown one is a 404 without a call,
+		// and a pool that is down fails only its own model's requests.
+		pool, err := pools.route(ctx, req.Model)
+		if err != nil {
+			fail(err)
+			return
+		}
+		info, err := pool.Models.Get(ctx)
 		if err != nil {
 			fail(fmt.Errorf("get model info: %w", err))
 			return
 		}
-		if err := req.checkAgainstModel(info, limits.Input); err != nil {
+		if err := req.checkAgainstModel(pool, info, limits.Input); err != nil {
 			fail(err)
 			return
 		}
 		traceEmbeddingsRequest(ctx, req)
 
-		res, err := core.Embed(ctx, upstream.EmbedRequest{Texts: req.Inputs, Model: info.ID, Truncate: req.Truncate})
+		res, err := pool.Core.Embed(ctx, upstream.EmbedRequest{Texts: req.Inputs, Model: info.ID, Truncate: req.Truncate})
 		if err != nil {
 			if e, ok := errors.AsType[*upstream.Error](err); ok && e.Kind == upstream.KindNotFound {
 				// The core no longer serves the model the cache describes
 				// (it was redeployed): look again next time.
-				models.Invalidate()
+				pool.Models.Invalidate()
 			}
 			fail(fmt.Errorf("embed: %w", err))
 			return

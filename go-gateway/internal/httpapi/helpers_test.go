@@ -98,6 +98,8 @@ func (s *stubModels) Get(context.Context) (upstream.ModelInfo, error) {
 	return testModel, nil
 }
 
+func (s *stubModels) Peek() (upstream.ModelInfo, bool) { return testModel, s.err == nil }
+
 func (s *stubModels) Invalidate() { s.invalidated.Add(1) }
 
 type stubReadiness struct{ report health.Report }
@@ -145,8 +147,7 @@ func newTestServer(t testing.TB, configure ...func(*Deps)) *testServer {
 	d := Deps{
 		Logger:      logging.New(s.logs, slog.LevelDebug),
 		Metrics:     s.metrics,
-		Core:        s.core,
-		Models:      s.models,
+		Pools:       []Pool{{Core: s.core, Models: s.models}},
 		Readiness:   s.ready,
 		Keys:        auth.NewKeySet(nil),
 		RateLimiter: limits.NewRateLimiter(limits.RateConfig{}),

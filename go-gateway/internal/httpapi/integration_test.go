@@ -44,12 +44,12 @@ func newTracedIntegrationServer(t *testing.T, addr string, callTimeout time.Dura
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	readiness := health.NewReadiness(client.CheckServing, time.Second, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	readiness := health.NewReadiness([]health.Backend{{Model: upstream.DefaultPoolLabel, Check: client.CheckServing}},
+		time.Second, 0, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	s := newTestServer(t, func(d *Deps) {
 		d.Metrics = m
-		d.Core = client
-		d.Models = upstream.NewModelCache(client.FetchModelInfo, time.Minute)
+		d.Pools = []Pool{{Core: client, Models: upstream.NewModelCache(client.FetchModelInfo, time.Minute)}}
 		d.Readiness = readiness
 		d.Tracing = tracing
 	})

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
 // The response shapes of the OpenAI API that the gateway implements. Request
@@ -65,11 +67,28 @@ func encodeFloat32Base64(values []float32) string {
 	return base64.StdEncoding.EncodeToString(buf)
 }
 
+// modelObject is OpenAI's model object, plus what an embeddings client
+// needs to know about the model (Tandem's own fields, after OpenAI's four).
 type modelObject struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"` // always "model"
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// Aliases are the pool's other names, as its cores report them.
+	Aliases []string `json:"aliases"`
+	// Dimension, MaxTokens and Precision are the core's; MaxInputs and
+	// MaxTextBytes are the limits that apply (the stricter of the gateway's
+	// and the core's). All are 0 or empty when the pool cannot be asked.
+	Dimension    int    `json:"dimension"`
+	MaxTokens    int    `json:"max_tokens"`
+	MaxInputs    int    `json:"max_inputs"`
+	MaxTextBytes int    `json:"max_text_bytes"`
+	Precision    string `json:"precision"`
+	// Ready is whether a core of the pool can serve now: the last readiness
+	// check found one SERVING, and the pool has described its model.
+	Ready bool `json:"ready"`
+
+	info upstream.ModelInfo // what the core reported, for routing checks
 }
 
 type modelList struct {
@@ -80,7 +99,7 @@ type modelList struct {
 func newModelObject(id string) modelObject {
 	// The core does not report a creation time; 0 is a valid Unix time and
 	// keeps the field's type what clients expect.
-	return modelObject{ID: id, Object: "model", Created: 0, OwnedBy: "tandem"}
+	return modelObject{ID: id, Object: "model", Created: 0, OwnedBy: "tandem", Aliases: []string{}}
 }
 
 // errorResponse is OpenAI's error shape. Param and code are null when

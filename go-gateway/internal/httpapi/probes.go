@@ -10,6 +10,13 @@ type probeResponse struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Models is each model's state ("ready" or "not_ready") in /readyz.
+	Models []modelReadiness `json:"models,omitempty"`
+}
+
+type modelReadiness struct {
+	Model  string `json:"model"`
+	Status string `json:"status"`
 }
 
 // Readable explanations of health.Report reasons. The underlying error is
@@ -28,18 +35,29 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz serves GET /readyz: 200 when traffic can be served, 503 with
-// the reason otherwise.
+// handleReadyz serves GET /readyz: 200 when at least one model can be
+// served, 503 with the reason otherwise; the body lists every model's state.
 func handleReadyz(readiness ReadinessChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		report := readiness.Check(r.Context())
+		models := make([]modelReadiness, len(report.Models))
+		for i, m := range report.Models {
+			models[i] = modelReadiness{Model: m.Model, Status: readyStatus(m.Ready)}
+		}
 		if report.Ready {
-			_ = writeJSON(w, http.StatusOK, probeResponse{Status: "ready"})
+			_ = writeJSON(w, http.StatusOK, probeResponse{Status: "ready", Models: models})
 			return
 		}
 		noteOutcome(r.Context(), report.Reason)
 		_ = writeJSON(w, http.StatusServiceUnavailable, probeResponse{
-			Status: "not_ready", Reason: report.Reason, Detail: readinessDetails[report.Reason],
+			Status: "not_ready", Reason: report.Reason, Detail: readinessDetails[report.Reason], Models: models,
 		})
 	})
+}
+
+func readyStatus(ready bool) string {
+	if ready {
+		return "ready"
+	}
+	return "not_ready"
 }

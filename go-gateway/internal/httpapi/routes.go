@@ -37,9 +37,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		return chain(h, instrument("unmatched", slog.LevelInfo, d.Metrics, d.Logger))
 	}
 
-	mux.Handle("POST /v1/embeddings", api("embeddings", handleEmbeddings(d.Core, d.Models, d.Limits, d.Metrics, d.Logger)))
-	mux.Handle("GET /v1/models", api("models", handleListModels(d.Models, d.Logger)))
-	mux.Handle("GET /v1/models/{id...}", api("model", handleGetModel(d.Models, d.Logger)))
+	pools := router(d.Pools)
+	mux.Handle("POST /v1/embeddings", api("embeddings", handleEmbeddings(pools, d.Limits, d.Metrics, d.Logger)))
+	mux.Handle("GET /v1/models", api("models", handleListModels(pools, d.Readiness, d.Limits.Input, d.Logger)))
+	mux.Handle("GET /v1/models/{id...}", api("model", handleGetModel(pools, d.Readiness, d.Limits.Input, d.Logger)))
 	mux.Handle("GET /healthz", probe("healthz", handleHealthz()))
 	mux.Handle("GET /readyz", probe("readyz", handleReadyz(d.Readiness)))
 

@@ -22,9 +22,12 @@ type Embedder interface {
 	Embed(ctx context.Context, req upstream.EmbedRequest) (upstream.EmbedResult, error)
 }
 
-// ModelSource describes the served model; *upstream.ModelCache implements it.
+// ModelSource describes a pool's model; *upstream.ModelCache implements it.
 type ModelSource interface {
 	Get(ctx context.Context) (upstream.ModelInfo, error)
+	// Peek returns the last description fetched, without asking the core;
+	// ok is false before the first one.
+	Peek() (info upstream.ModelInfo, ok bool)
 	// Invalidate makes the next Get ask the core again.
 	Invalidate()
 }
@@ -49,10 +52,11 @@ type Limits struct {
 // limiter with rate 0, an in-flight limiter without a cap, the zero
 // Tracing).
 type Deps struct {
-	Logger      *slog.Logger
-	Metrics     *metrics.Metrics
-	Core        Embedder
-	Models      ModelSource
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Pools serve the models, one per model (or one unnamed pool for a
+	// single-model deployment); at least one.
+	Pools       []Pool
 	Readiness   ReadinessChecker
 	Keys        *auth.KeySet
 	RateLimiter *limits.RateLimiter

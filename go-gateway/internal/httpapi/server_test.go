@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -346,15 +347,19 @@ func TestModels(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	want := modelObject{ID: fakecore.ModelID, Object: "model", Created: 0, OwnedBy: "tandem"}
-	if list.Object != "list" || len(list.Data) != 1 || list.Data[0] != want {
+	want := modelObject{
+		ID: fakecore.ModelID, Object: "model", Created: 0, OwnedBy: "tandem", Aliases: []string{fakecore.Alias},
+		Dimension: fakecore.Dimension, MaxTokens: fakecore.MaxTokens, MaxInputs: 256, MaxTextBytes: 8192,
+		Precision: "fp32", Ready: true,
+	}
+	if list.Object != "list" || len(list.Data) != 1 || !reflect.DeepEqual(list.Data[0], want) {
 		t.Errorf("list = %+v", list)
 	}
 
 	for _, id := range []string{fakecore.ModelID, fakecore.Alias} {
 		rec := s.do("GET", "/v1/models/"+id, "")
 		var m modelObject
-		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || rec.Code != 200 || m != want {
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || rec.Code != 200 || !reflect.DeepEqual(m, want) {
 			t.Errorf("GET /v1/models/%s: %d %s", id, rec.Code, rec.Body)
 		}
 	}

@@ -25,10 +25,12 @@ type Metrics struct {
 	EmbeddingInputs     prometheus.Histogram
 	EmbeddingTokens     prometheus.Counter
 
-	// Upstream (gRPC) side.
-	UpstreamCalls        *prometheus.CounterVec   // method, code
-	UpstreamCallDuration *prometheus.HistogramVec // method
-	UpstreamRetries      *prometheus.CounterVec   // method
+	// Upstream (gRPC) side. model is a pool's configured model (bounded by
+	// the configuration), or "default" for the single-target pool.
+	UpstreamCalls        *prometheus.CounterVec   // model, method, code
+	UpstreamCallDuration *prometheus.HistogramVec // model, method
+	UpstreamRetries      *prometheus.CounterVec   // model, method
+	UpstreamReady        *prometheus.GaugeVec     // model
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -64,24 +66,28 @@ func New() *Metrics {
 		}),
 		UpstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "upstream_calls_total",
-			Help: "Calls to the core by method and final gRPC status code (after retries).",
-		}, []string{"method", "code"}),
+			Help: "Calls to the core by pool model, method and final gRPC status code (after retries).",
+		}, []string{"model", "method", "code"}),
 		UpstreamCallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "upstream_call_duration_seconds",
-			Help:    "Duration of calls to the core, retries included, by method.",
+			Help:    "Duration of calls to the core, retries included, by pool model and method.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"method"}),
+		}, []string{"model", "method"}),
 		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "upstream_retries_total",
-			Help: "Retry attempts made by the gRPC retry policy, by method.",
-		}, []string{"method"}),
+			Help: "Retry attempts made by the gRPC retry policy, by pool model and method.",
+		}, []string{"model", "method"}),
+		UpstreamReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "upstream_ready",
+			Help: "1 when at least one core of the model's pool reported SERVING at the last readiness check, else 0.",
+		}, []string{"model"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.HTTPInFlight, m.LimiterRejections,
 		m.EmbeddingInputs, m.EmbeddingTokens,
-		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries,
+		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries, m.UpstreamReady,
 	)
 	return m
 }

@@ -67,8 +67,9 @@ const staticScheme = "tandem-static"
 // DNS resolver is process-wide and may only be configured before it runs.
 var setDNSMinResolutionInterval sync.Once
 
-// Client calls the core. It is safe for concurrent use.
+// Client calls the cores of one pool. It is safe for concurrent use.
 type Client struct {
+	pool        string // metric label: the pool's model, or DefaultPoolLabel
 	conn        *grpc.ClientConn
 	embedding   inferencev1.EmbeddingServiceClient
 	health      healthpb.HealthClient
@@ -76,11 +77,20 @@ type Client struct {
 	callTimeout time.Duration
 }
 
-// New creates the client. Like grpc.NewClient it does not connect yet: the
-// first call (or readiness check) does, so the gateway can start before the
-// core. With tracing on, every call carries the trace context to the core.
-// lim sizes the largest message sent and received (MessageLimitsFor).
+// New creates the client of the single pool of cfg.Target or cfg.Addresses
+// (NewPools creates one per configured pool). Like grpc.NewClient it does
+// not connect yet: the first call (or readiness check) does, so the gateway
+// can start before the core. With tracing on, every call carries the trace
+// context to the core. lim sizes the largest message sent and received
+// (MessageLimitsFor).
 func New(cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
+	return newClient(config.Pool{Target: cfg.Target, Addresses: cfg.Addresses}, cfg, lim, m, tracing)
+}
+
+// newClient creates the client of one pool: its own channel, so its own
+// round_robin, health watches, retry budget and connections.
+func newClient(pool config.Pool, cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing telemetry.Tracing) (*Client, error) {
+	label := poolLabel(pool.Model)
 	setDNSMinResolutionInterval.Do(func() { dns.SetMinResolutionInterval(cfg.DNSMinResolutionInterval) })
 	sc, err := serviceConfigJSON(cfg)
 	if err != nil {
@@ -107,16 +117,16 @@ func New(cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing tel
 			grpc.MaxCallSendMsgSize(sizes.Send),
 			grpc.MaxCallRecvMsgSize(sizes.Receive),
 		),
-		grpc.WithChainUnaryInterceptor(metricsInterceptor(m), sendLimitInterceptor(sizes.Send)),
+		grpc.WithChainUnaryInterceptor(metricsInterceptor(m, label), sendLimitInterceptor(sizes.Send)),
 		grpc.WithStatsHandler(attemptCounter{}),
 		grpc.WithUserAgent("tandem-gateway"),
 	}
 	opts = append(opts, traceOptions(tracing)...)
 
-	target := cfg.Target
-	if len(cfg.Addresses) > 0 {
+	target := pool.Target
+	if len(pool.Addresses) > 0 {
 		r := manual.NewBuilderWithScheme(staticScheme)
-		r.InitialState(resolver.State{Endpoints: endpoints(cfg.Addresses)})
+		r.InitialState(resolver.State{Endpoints: endpoints(pool.Addresses)})
 		opts = append(opts, grpc.WithResolvers(r))
 		target = staticScheme + ":///core"
 	}
@@ -127,6 +137,7 @@ func New(cfg config.Upstream, lim config.Limits, m *metrics.Metrics, tracing tel
 	}
 
 	return &Client{
+		pool:        label,
 		conn:        conn,
 		embedding:   inferencev1.NewEmbeddingServiceClient(conn),
 		health:      healthpb.NewHealthClient(conn),

@@ -132,7 +132,7 @@ func TestRetriesOnlyUnavailable(t *testing.T) {
 					t.Errorf("err = %v, want *upstream.Error of kind %s", err, tt.wantKind)
 				}
 			}
-			retries := testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("Embed"))
+			retries := testutil.ToFloat64(m.UpstreamRetries.WithLabelValues(upstream.DefaultPoolLabel, "Embed"))
 			if want := float64(tt.wantAttempts - 1); retries != want {
 				t.Errorf("retries metric = %v, want %v", retries, want)
 			}

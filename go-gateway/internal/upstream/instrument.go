@@ -18,8 +18,8 @@ import (
 type attemptsKey struct{}
 
 // metricsInterceptor records each call's final code, its duration (retries
-// included) and how many retries it took.
-func metricsInterceptor(m *metrics.Metrics) grpc.UnaryClientInterceptor {
+// included) and how many retries it took, labelled with the pool's model.
+func metricsInterceptor(m *metrics.Metrics, pool string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		attempts := new(atomic.Int32)
 		ctx = context.WithValue(ctx, attemptsKey{}, attempts)
@@ -28,10 +28,10 @@ func metricsInterceptor(m *metrics.Metrics) grpc.UnaryClientInterceptor {
 		err := invoker(ctx, method, req, reply, cc, opts...)
 
 		name := shortMethod(method)
-		m.UpstreamCalls.WithLabelValues(name, status.Code(err).String()).Inc()
-		m.UpstreamCallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		m.UpstreamCalls.WithLabelValues(pool, name, status.Code(err).String()).Inc()
+		m.UpstreamCallDuration.WithLabelValues(pool, name).Observe(time.Since(start).Seconds())
 		if n := attempts.Load(); n > 1 {
-			m.UpstreamRetries.WithLabelValues(name).Add(float64(n - 1))
+			m.UpstreamRetries.WithLabelValues(pool, name).Add(float64(n - 1))
 		}
 		return err
 	}

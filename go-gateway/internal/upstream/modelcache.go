@@ -72,6 +72,15 @@ func (c *ModelCache) Get(ctx context.Context) (ModelInfo, error) {
 	return info, nil
 }
 
+// Peek returns the last description fetched, expired or not, without asking
+// the core; ok is false before the first successful fetch. Routing uses it
+// to match aliases without a call per request.
+func (c *ModelCache) Peek() (info ModelInfo, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.info, c.has
+}
+
 // Invalidate forces the next Get to refresh, e.g. after the core answered
 // NOT_FOUND for a model the cache said it serves.
 func (c *ModelCache) Invalidate() {

@@ -120,7 +120,7 @@ async def serve(
         if not await _first(loading, stop):
             return  # asked to stop while loading
         model, sessions = loading.result()
-        info = _model_info(settings, manifest)
+        info = _model_info(settings, model)
         scheduler = _scheduler(settings, model, sessions, metrics, tracing, info)
         admission = AdmissionGate(
             AdmissionLimits(settings.max_inflight_requests, settings.max_inflight_bytes),
@@ -292,12 +292,14 @@ def _scheduler(  # noqa: PLR0917 (private; every argument is a different type)
     )
 
 
-def _model_info(settings: Settings, manifest: ModelManifest) -> ModelInfo:
+def _model_info(settings: Settings, model: Model[EmbedOptions]) -> ModelInfo:
+    # The served names come from the model (the manifest's, suffixed per
+    # precision), so an int8 core is its own model to the gateway's routing.
     return ModelInfo(
-        model_id=manifest.model_id,
-        aliases=manifest.aliases,
-        dimension=manifest.dimension,
-        max_tokens=manifest.max_tokens,
+        model_id=model.model_id,
+        aliases=model.aliases,
+        dimension=model.manifest.dimension,
+        max_tokens=model.manifest.max_tokens,
         max_texts_per_request=settings.max_texts_per_request,
         max_text_bytes=settings.max_text_bytes,
         precision=settings.precision,

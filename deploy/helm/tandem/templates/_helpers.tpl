@@ -29,9 +29,24 @@ label without being cut off.
 {{/* Object names, one place for each. */}}
 {{- define "tandem.gateway.fullname" -}}{{ include "tandem.fullname" . }}-gateway{{- end -}}
 {{- define "tandem.gateway.metricsServiceName" -}}{{ include "tandem.fullname" . }}-gateway-metrics{{- end -}}
-{{- define "tandem.core.fullname" -}}{{ include "tandem.fullname" . }}-core{{- end -}}
-{{- define "tandem.core.metricsServiceName" -}}{{ include "tandem.fullname" . }}-core-metrics{{- end -}}
-{{- define "tandem.core.headlessServiceName" -}}{{ include "tandem.fullname" . }}-core-headless{{- end -}}
+{{/*
+A core pool's names (call with a pool context, _pools.tpl): the first pool
+keeps the names a single-model release had (<fullname>-core,
+-core-headless, -core-metrics); every other is <fullname>-core-<pool name>.
+The fullname is cut so that the longest suffix still fits 63 characters
+(pool names have at most 16; "headless" and "metrics" are refused, they
+would collide with the first pool's Services).
+*/}}
+{{- define "tandem.core.fullname" -}}
+{{- $pool := get . "pool" -}}
+{{- if or (not $pool) $pool.primary -}}
+{{- include "tandem.fullname" . }}-core
+{{- else -}}
+{{- printf "%s-core-%s" (include "tandem.fullname" . | trunc (int (sub 48 (len $pool.name))) | trimSuffix "-") $pool.name -}}
+{{- end -}}
+{{- end -}}
+{{- define "tandem.core.metricsServiceName" -}}{{ include "tandem.core.fullname" . }}-metrics{{- end -}}
+{{- define "tandem.core.headlessServiceName" -}}{{ include "tandem.core.fullname" . }}-headless{{- end -}}
 
 {{/*
 Labels of every object (app.kubernetes.io/* recommended labels). Call with
@@ -51,12 +66,18 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{/*
 The labels a component's Services, NetworkPolicies, PDB and spread
 constraints select on. Never change them in an upgrade: a Deployment's
-selector is immutable.
+selector is immutable. A core pool's (root is a pool context, _pools.tpl)
+add tandem/pool: <pool name>, so each pool's Deployment, Services, PDB and
+HPA see only its own pods; selecting on the component alone (the
+NetworkPolicy, the ServiceMonitor) takes every pool's.
 */}}
 {{- define "tandem.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "tandem.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with get .root "pool" }}
+tandem/pool: {{ .name }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -77,7 +98,7 @@ Call with (dict "root" $ "image" .Values.x.image).
 {{- end -}}
 {{- end -}}
 
-{{/* A component's ServiceAccount. Call with (dict "root" $ "component" "gateway"|"core"). */}}
+{{/* A component's ServiceAccount (the core's is shared by every pool). Call with (dict "root" $ "component" "gateway"|"core"). */}}
 {{- define "tandem.serviceAccountName" -}}
 {{- $sa := (index .root.Values .component).serviceAccount -}}
 {{- if $sa.create -}}
@@ -88,10 +109,11 @@ Call with (dict "root" $ "image" .Values.x.image).
 {{- end -}}
 
 {{/*
-The gateway's gRPC target: the core's headless Service through the dns
-resolver, so the gateway sees one address per ready core pod and balances
-with round_robin. A ClusterIP would give it one virtual IP, and every call of
-a long-lived HTTP/2 connection would go to the same pod.
+The gateway's gRPC target for a core pool (call with a pool context): the
+pool's headless Service through the dns resolver, so the gateway sees one
+address per core pod of that pool and balances with round_robin. A ClusterIP
+would give it one virtual IP, and every call of a long-lived HTTP/2
+connection would go to the same pod.
 */}}
 {{- define "tandem.gateway.upstreamTarget" -}}
 {{- printf "dns:///%s.%s.svc.%s:%d" (include "tandem.core.headlessServiceName" .) .Release.Namespace .Values.clusterDomain (int .Values.core.ports.grpc) -}}
@@ -149,6 +171,11 @@ made to both fails the tests.
 Returns JSON (read it with `include ... | fromJson`): the plan, the CPU
 quantity and the memory request and limit in MiB.
 */}}
+{{- /* "models[<name>]: " for a pool context, so that a refusal names the pool. */ -}}
+{{- define "tandem.core.where" -}}
+{{- with get . "pool" }}models[{{ .name }}]: {{ end -}}
+{{- end -}}
+
 {{- define "tandem.core.maxInflightBytes" -}}
 {{- /* The core's admission byte bound: core.capacity.maxInflightBytes, or (0) two of the
 largest messages the gateway can send, so two largest requests are admitted at once and
@@ -167,7 +194,8 @@ autoscaling, the most pods the HPA may run. */ -}}
 {{- end -}}
 
 {{- /* The served graph's measured inputs, as JSON: generated/model-capacity.json's entry
-for core.settings.precision, each overridden by its core.capacity value when that is not 0. */ -}}
+for core.settings.precision (a pool context's: the pool's precision), each overridden by
+its core.capacity value when that is not 0. */ -}}
 {{- define "tandem.core.measured" -}}
 {{- $precision := .Values.core.settings.precision -}}
 {{- $generated := .Files.Get "generated/model-capacity.json" | fromJson -}}
@@ -176,7 +204,7 @@ for core.settings.precision, each overridden by its core.capacity value when tha
 {{- $weights := int64 (default 0 $c.weightsBytes) -}}
 {{- $activation := int64 (default 0 $c.activationBytesPerToken) -}}
 {{- if and (not $entry) (not (and $weights $activation)) -}}
-{{- fail (printf "generated/model-capacity.json has no %s entry (core.settings.precision): run 'make chart-capacity' after building that precision, or set core.capacity.weightsBytes and core.capacity.activationBytesPerToken" $precision) -}}
+{{- fail (printf "generated/model-capacity.json has no %s entry (models[].precision): run 'make chart-capacity' after building that precision, or set the pool's capacity.weightsBytes and capacity.activationBytesPerToken" $precision) -}}
 {{- end -}}
 {{- dict
       "weightsBytes" (ternary $weights (int64 (dig "weightsBytes" 0 (default dict $entry))) (gt $weights 0))
@@ -208,7 +236,7 @@ for core.settings.precision, each overridden by its core.capacity value when tha
 {{- $workers = max 1 (div $whole $threads) -}}
 {{- end -}}
 {{- if gt (mul $workers $threads) $whole -}}
-{{- fail (printf "core.capacity: %d workers x %d threads = %d CPU threads, but the core gets %v CPUs (core.capacity.cpus): lower core.capacity.workers or core.capacity.threadsPerWorker, or raise core.capacity.cpus" $workers $threads (mul $workers $threads) $c.cpus) -}}
+{{- fail (printf "%score.capacity: %d workers x %d threads = %d CPU threads, but the core gets %v CPUs (core.capacity.cpus): lower core.capacity.workers or core.capacity.threadsPerWorker, or raise core.capacity.cpus" (include "tandem.core.where" .) $workers $threads (mul $workers $threads) $c.cpus) -}}
 {{- end -}}
 {{- $copies := ternary 1 $workers (eq $threads 1) -}}
 {{- $modelMiB := int64 (ceil (addf (divf $weightsBytes $mib) $sessionOverheadMiB)) -}}
@@ -254,13 +282,13 @@ its CPU limit is below its thread count.
 {{- $limitBytes := include "tandem.bytes" (dict "quantity" . "what" "core.resources.limits.memory") | int64 -}}
 {{- $needBytes := mul (int64 $plan.memoryRequestMiB) 1048576 -}}
 {{- if lt $limitBytes $needBytes -}}
-{{- fail (printf "core.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d, %d MiB in flight, %d MiB in transit); the core would refuse to start. Raise the limit, or lower core.capacity.workers, maxBatchTokens, maxInflightRequests or maxInflightBytes, or the gateway's pods x maxInFlight" (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens) (int64 $plan.inflightMiB) (int64 $plan.transitMiB)) -}}
+{{- fail (printf "%score.resources.limits.memory (%s) is below the %d MiB the core's plan needs (%d workers, maxBatchTokens %d, %d MiB in flight, %d MiB in transit); the core would refuse to start. Raise the limit, or lower core.capacity.workers, maxBatchTokens, maxInflightRequests or maxInflightBytes, or the gateway's pods x maxInFlight" (include "tandem.core.where" $) (toString .) (int64 $plan.memoryRequestMiB) (int64 $plan.workers) (int64 $.Values.core.capacity.maxBatchTokens) (int64 $plan.inflightMiB) (int64 $plan.transitMiB)) -}}
 {{- end -}}
 {{- end -}}
 {{- with (($explicit.limits | default dict).cpu) -}}
 {{- $millis := include "tandem.millicores" (dict "quantity" . "what" "core.resources.limits.cpu") | int64 -}}
 {{- if lt $millis (mul (int64 $plan.cpuThreads) 1000) -}}
-{{- fail (printf "core.resources.limits.cpu (%s) is below the core's %d CPU threads (%d workers x %d threads): it would run throttled. Raise the limit or set core.capacity to match it" (toString .) (int64 $plan.cpuThreads) (int64 $plan.workers) (int64 $plan.threadsPerWorker)) -}}
+{{- fail (printf "%score.resources.limits.cpu (%s) is below the core's %d CPU threads (%d workers x %d threads): it would run throttled. Raise the limit or set core.capacity to match it" (include "tandem.core.where" $) (toString .) (int64 $plan.cpuThreads) (int64 $plan.workers) (int64 $plan.threadsPerWorker)) -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $explicit -}}

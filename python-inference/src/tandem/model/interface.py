@@ -59,6 +59,16 @@ class Model(Protocol[OptionsT_contra]):
         ...
 
     @property
+    def model_id(self) -> str:
+        """The id clients ask for: the manifest's, suffixed for a non-fp32 precision."""
+        ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other names clients may ask for, suffixed like ``model_id``."""
+        ...
+
+    @property
     def min_tokens_per_text(self) -> int:
         """The fewest tokens a non-empty text becomes (special tokens included).
 

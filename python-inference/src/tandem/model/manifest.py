@@ -18,6 +18,19 @@ TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 2
 
 Precision = Literal["fp32", "int8"]
+# The precision whose served names are the manifest's own; every other
+# precision is a separate model to clients, named "<name>-<precision>".
+BASE_PRECISION: Precision = "fp32"
+
+
+def served_name(name: str, precision: Precision) -> str:
+    """The name a core serving ``precision`` answers to for the manifest name ``name``.
+
+    fp32 keeps the name; int8 adds "-int8". An int8 graph answers differently
+    (cosine about 0.99 to the fp32 one, docs/your-model.md), so a client must
+    ask for it by name and the gateway routes the two to different pools.
+    """
+    return name if precision == BASE_PRECISION else f"{name}-{precision}"
 
 
 class GraphCapacity(BaseModel):
@@ -81,6 +94,14 @@ class ModelManifest(BaseModel):
 
     def write(self, model_dir: Path) -> None:
         (model_dir / MANIFEST_FILE).write_text(self.model_dump_json(indent=2) + "\n")
+
+    def served_model_id(self, precision: Precision) -> str:
+        """The model id a core serving ``precision`` reports (GetModelInfo, /v1/model)."""
+        return served_name(self.model_id, precision)
+
+    def served_aliases(self, precision: Precision) -> tuple[str, ...]:
+        """The aliases a core serving ``precision`` also accepts."""
+        return tuple(served_name(alias, precision) for alias in self.aliases)
 
     def capacity_of(self, precision: Precision) -> GraphCapacity:
         try:

@@ -59,6 +59,14 @@ class MiniLMEmbedding:
         return self._precision
 
     @property
+    def model_id(self) -> str:
+        return self._manifest.served_model_id(self._precision)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self._manifest.served_aliases(self._precision)
+
+    @property
     def warmup_texts(self) -> Sequence[str]:
         return self._warmup
 
