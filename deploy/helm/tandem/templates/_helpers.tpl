@@ -221,7 +221,7 @@ its core.capacity value when that is not 0. */ -}}
 {{- $weightsBytes := int64 $measured.weightsBytes -}}
 {{- $activationBytesPerToken := int64 $measured.activationBytesPerToken -}}
 {{- $inflightBytesFactor := 10 -}}
-{{- $transitBytesFactor := 5 -}}
+{{- $transitBytesFactor := 4 -}}
 {{- $resultBytesPerText := 8192 -}}
 {{- $mib := 1048576 -}}
 {{- $cpus := float64 $c.cpus -}}
