@@ -60,11 +60,11 @@ RESULT_BYTES_PER_TEXT = 8 * 1024
 # flight calls open, so transit calls = gateway pods x gateway max in flight.
 # Measured, not derived (bench/core_bench.py memory_worst_case, 256 x 8 KB
 # messages of 2.0 MiB, 2 workers, the byte bound admitting 2 at once): peak
-# RSS 421 MiB with 8 callers, and 647, 596 and 617 MiB with 32 in three runs,
-# i.e. 7.3 to 9.4 MiB per caller in transit, 3.6 to 4.7 raw messages' worth
-# (grpc's receive buffers, the Python bytes, the allocator's arenas across
-# threads): 4 puts the plan 4 to 13 % above every run, and the limit's
-# headroom above the highest.
+# RSS 421 MiB with 8 callers, and 596 to 660 MiB with 32 in four runs, i.e.
+# 7.3 to 10 MiB per caller in transit, 3.6 to 4.8 raw messages' worth (grpc's
+# receive buffers, the Python bytes, the allocator's arenas across threads):
+# 4 puts the plan 2 to 13 % above every run (docs/worker-math.md), and the
+# limit's 25 % headroom well above the highest.
 TRANSIT_BYTES_FACTOR = 4
 
 
