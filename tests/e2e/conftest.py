@@ -27,6 +27,7 @@ from stack import (  # noqa: E402
     CorePorts,
     ManagedProcess,
     StackPorts,
+    free_port,
     gateway_process,
     precision_core,
     served_model,
@@ -101,6 +102,21 @@ class Stack:
     @property
     def core_grpc(self) -> str:
         return f"127.0.0.1:{self.ports.core_grpc}"
+
+    def extra_gateway(
+        self, gateway_bin: Path, log_dir: Path, *, env: dict[str, str], name: str
+    ) -> tuple[ManagedProcess, StackPorts]:
+        """Another gateway, with its own settings and free ports, in front of the fp32 core.
+
+        Started, not yet ready: the caller waits and must stop it.
+        """
+        ports = StackPorts(
+            core_grpc=self.ports.core_grpc,
+            core_http=0,
+            gateway_http=free_port(),
+            gateway_admin=free_port(),
+        )
+        return gateway_process(gateway_bin, ports, log_dir, env=env, name=name).start(), ports
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stack import StackPorts, core_process, free_port, gateway_process
+from stack import StackPorts, core_process, gateway_process
 from tandem.model.manifest import ModelManifest
 from tandem.server import plan_for
 from tandem.settings import Settings
@@ -141,15 +141,8 @@ def memory_gateway(stack: Stack, gateway_bin: Path, log_dir: Path) -> Iterator[t
     """A gateway on the session's core configured as the chart configures one:
     8 requests in flight, the served model's dimension, GOMEMLIMIT from the plan."""
     plan = memory_plan(gateway_bin, "-max-in-flight", "8", "-dimension", "384")
-    ports = StackPorts(
-        core_grpc=stack.ports.core_grpc,
-        core_http=0,
-        gateway_http=free_port(),
-        gateway_admin=free_port(),
-    )
-    gateway = gateway_process(
+    gateway, ports = stack.extra_gateway(
         gateway_bin,
-        ports,
         log_dir,
         env={
             "TANDEM_GATEWAY_MAX_IN_FLIGHT": "8",
@@ -158,7 +151,7 @@ def memory_gateway(stack: Stack, gateway_bin: Path, log_dir: Path) -> Iterator[t
             "GOMEMLIMIT": str(plan["gomemlimit_bytes"]),
         },
         name="gateway-memory",
-    ).start()
+    )
     try:
         gateway.wait_ready(30)
         assert gateway.process is not None
@@ -243,19 +236,12 @@ def test_measured_base_and_per_request_overhead_are_within_the_plan(
     gateway, admitted and reading."""
     plan = memory_plan(gateway_bin)
     held = 200
-    ports = StackPorts(
-        core_grpc=stack.ports.core_grpc,
-        core_http=0,
-        gateway_http=free_port(),
-        gateway_admin=free_port(),
-    )
-    gateway = gateway_process(
+    gateway, ports = stack.extra_gateway(
         gateway_bin,
-        ports,
         log_dir,
         env={"TANDEM_GATEWAY_MAX_IN_FLIGHT": str(held), "TANDEM_GATEWAY_RATE_LIMIT_RPS": "0"},
         name="gateway-overhead",
-    ).start()
+    )
     sockets: list[socket.socket] = []
     try:
         gateway.wait_ready(30)

@@ -45,22 +45,15 @@ def test_core_unreachable_is_503_fast(gateway_bin: Path, log_dir: Path) -> None:
 def test_work_that_cannot_finish_in_time_is_refused_at_once(
     stack: Stack, gateway_bin: Path, log_dir: Path
 ) -> None:
-    ports = StackPorts(
-        core_grpc=stack.ports.core_grpc,
-        core_http=0,
-        gateway_http=free_port(),
-        gateway_admin=free_port(),
-    )
     # A 50 ms budget per call against a request that needs seconds of
     # compute: the core knows its measured rate, so it refuses at once
     # (429 + Retry-After) instead of starting work that must end in a 504.
-    gateway = gateway_process(
+    gateway, ports = stack.extra_gateway(
         gateway_bin,
-        ports,
         log_dir,
         env={"TANDEM_GATEWAY_UPSTREAM_TIMEOUT": "50ms"},
         name="gateway-short-deadline",
-    ).start()
+    )
     try:
         gateway.wait_ready(30)
         url = f"http://127.0.0.1:{ports.gateway_http}"
