@@ -165,6 +165,12 @@ def notes(values: Mapping[str, Any] | None = None) -> str:
     return str(rendered.docs[0]["data"]["notes"])
 
 
+def mib(quantity: str) -> int:
+    """A memory quantity as the chart renders the derived ones: whole MiB."""
+    assert quantity.endswith("Mi"), f"memory {quantity!r} should be rendered in Mi"
+    return int(quantity.removesuffix("Mi"))
+
+
 def scenario(name: str) -> Path:
     path = CHART / "ci" / f"{name}-values.yaml"
     assert path.is_file(), path

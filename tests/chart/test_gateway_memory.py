@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.chart.helm import ROOT, Rendered, render, render_error
+from tests.chart.helm import ROOT, Rendered, mib, render, render_error
 
 MiB = 1 << 20
 
@@ -113,11 +113,6 @@ def memory_plan(gateway_bin: Path, rendered: Rendered, ratio: float) -> dict[str
     assert result.returncode == 0, result.stderr
     plan: dict[str, Any] = json.loads(result.stdout)
     return plan
-
-
-def mib(quantity: str) -> int:
-    assert quantity.endswith("Mi"), f"memory {quantity!r} should be rendered in Mi"
-    return int(quantity.removesuffix("Mi"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.chart.helm import Rendered, notes, render, render_error, scenario
+from tests.chart.helm import Rendered, mib, notes, render, render_error, scenario
 from tests.chart.test_wiring import pods_selected, upstream_pools
-from tests.chart.test_worker_math import Case, mib, worker_math
+from tests.chart.test_worker_math import Case, worker_math
 
 POOL_LABEL = "tandem/pool"
 

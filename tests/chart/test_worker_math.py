@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.chart.helm import CHART, ROOT, Rendered, RenderError, render, render_error
+from tests.chart.helm import CHART, ROOT, Rendered, RenderError, mib, render, render_error
 from tests.chart.test_message_limits import grpc_send_limit
 
 TANDEM_CLI = ROOT / ".venv" / "bin" / "tandem"
@@ -174,11 +174,6 @@ def worker_math(case: Case) -> dict[str, Any] | str:
     assert result.returncode == 0, result.stderr
     plan: dict[str, Any] = json.loads(result.stdout)
     return plan
-
-
-def mib(quantity: str) -> int:
-    assert quantity.endswith("Mi"), f"memory {quantity!r} should be rendered in Mi"
-    return int(quantity.removesuffix("Mi"))
 
 
 def millicores(quantity: str) -> int:

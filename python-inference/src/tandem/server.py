@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -217,29 +218,33 @@ def _http_config(
         ),
     )
     tracing.instrument_http(app)
-    return uvicorn.Config(
+    return _uvicorn_config(
         app,
-        host=settings.http_host,
-        port=settings.http_port,
-        http="httptools",
-        loop="asyncio",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
+        settings.http_host,
+        settings.http_port,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
 
 
 def _metrics_config(settings: Settings, metrics: CoreMetrics) -> uvicorn.Config:
+    return _uvicorn_config(
+        create_metrics_app(metrics.registry), settings.http_host, settings.metrics_port
+    )
+
+
+def _uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
+    """uvicorn as every listener of the core runs it: on this process's event
+    loop, without its own lifespan, logging or access log (ours are JSON)."""
     return uvicorn.Config(
-        create_metrics_app(metrics.registry),
-        host=settings.http_host,
-        port=settings.metrics_port,
+        app,
+        host=host,
+        port=port,
         http="httptools",
         loop="asyncio",
         lifespan="off",
         log_config=None,
         access_log=False,
+        **extra,
     )
 
 
