@@ -147,7 +147,7 @@ test-python: install model ## The core's unit tests (real model)
 
 .PHONY: lint-go
 # Go modules of our own: the gateway and the CI cluster's small tools.
-GO_MODULES := go-gateway deploy/cluster/tools
+GO_MODULES := go-gateway ci/cluster/tools
 
 lint-go: tools ## gofmt, go vet and staticcheck on every Go module of ours
 	@for m in $(GO_MODULES); do \
@@ -198,7 +198,7 @@ load-tool: ## Build tandem-load, the benchmarks' Go load generator
 # Deployment fragments: the Helm chart and images, and the local Kubernetes
 # cluster used by CI. Each adds its own targets (and TEST_TARGETS entries).
 include deploy/helm/chart.mk
-include deploy/cluster/cluster.mk
+include ci/cluster/cluster.mk
 
 ##@ Housekeeping
 

@@ -208,18 +208,13 @@ else ifneq ($(CLUSTER),none)
 	$(error CLUSTER must be kind, minikube or none, not "$(CLUSTER)")
 endif
 
-# The namespace enforces Pod Security "restricted": the install itself
-# proves the chart's pods meet it.
+# deploy/install.sh is the install recipe the CI cluster runs too.
 .PHONY: deploy
-deploy: images load-images $(TOOLS_BIN)/.helm-$(HELM_VERSION) ## Build the images, load them into the cluster, helm upgrade --install --wait
-	kubectl create namespace $(NAMESPACE) --dry-run=client -o yaml \
-	  | kubectl label --local -f - -o yaml pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted \
-	  | kubectl apply -f -
-	$(HELM) upgrade --install $(RELEASE) $(CHART_DIR) --namespace $(NAMESPACE) --wait --timeout 5m \
+deploy: images load-images $(TOOLS_BIN)/.helm-$(HELM_VERSION) ## Build the images, load them into the cluster, helm upgrade --install --wait, helm test
+	HELM=$(HELM) deploy/install.sh $(RELEASE) $(NAMESPACE) $(CHART_DIR) \
 	  --set core.image.repository=$(CORE_REPOSITORY) --set-string core.image.tag=$(VERSION) \
 	  --set gateway.image.repository=$(GATEWAY_REPOSITORY) --set-string gateway.image.tag=$(VERSION) \
 	  $(foreach f,$(HELM_VALUES),-f $(f))
-	$(HELM) test $(RELEASE) --namespace $(NAMESPACE) --logs --timeout 3m
 
 .PHONY: e2e
 e2e: install ## The Kubernetes end-to-end tests against the current kube-context

@@ -1,7 +1,7 @@
 """The Kubernetes e2e suite: the chart's release on a real cluster.
 
 Runs against the current kube-context (KUBECONFIG): CI's own cluster
-(`make e2e-k8s`, docs/cluster.md) or kind/minikube after `make deploy`. The
+(`make e2e-k8s`, ci/cluster/README.md) or kind/minikube after `make deploy`. The
 release must already be installed (`make cluster-install` or `make deploy`);
 the suite then applies values-e2e.yaml to it with `helm upgrade
 --reuse-values` (both models, two cores per pool sized for a 2-CPU node,
@@ -79,7 +79,7 @@ def release(pytestconfig: pytest.Config) -> Iterator[Release]:
         # A gateway resolves the cores' headless Service when it starts and
         # when a connection to a core ends; it does not poll DNS. Started now,
         # after the cores are ready, it knows both: every run begins the same
-        # way (docs/cluster.md, "What the suite found").
+        # way (ci/cluster/README.md, "What the suite found").
         r.restart("gateway")
         r.serving()
         yield r

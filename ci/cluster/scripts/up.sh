@@ -3,7 +3,7 @@
 # build.sh cached. Idempotent: if the cluster is up and healthy it says so and
 # exits; if a previous run left pieces behind, they are torn down first.
 #
-# Layout (see docs/cluster.md):
+# Layout (see ci/cluster/README.md):
 #   network namespace tandem-cluster  every daemon and every pod; no route out
 #   /var/lib/tandem-cluster           PKI, etcd data, kubelet and containerd roots
 #   /run/tandem-cluster               sockets, pid files, binaries (links)

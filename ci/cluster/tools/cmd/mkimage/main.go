@@ -109,7 +109,7 @@ func run(o options) error {
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerBlob.digest()}},
 		"history": []map[string]any{{
 			"created":    epoch.Format(time.RFC3339),
-			"created_by": "deploy/cluster/tools/cmd/mkimage " + strings.Join(os.Args[1:], " "),
+			"created_by": "ci/cluster/tools/cmd/mkimage " + strings.Join(os.Args[1:], " "),
 		}},
 	}
 	cfgBlob, err := jsonBlob("application/vnd.oci.image.config.v1+json", cfg)

@@ -1,37 +1,36 @@
 # A real single-node Kubernetes for CI, built from the Go module proxy
-# (docs/cluster.md). Runs as root; everything it starts lives in the network
+# (ci/cluster/README.md). Runs as root; everything it starts lives in the network
 # namespace `tandem-cluster`, /var/lib/tandem-cluster and /run/tandem-cluster,
 # and `make cluster-down` removes all of it. Not part of `make test`: CI runs
 # `make e2e-k8s` after it (.ci/run).
 
-CLUSTER_SCRIPTS := $(ROOT)/deploy/cluster/scripts
+CLUSTER_SCRIPTS := $(ROOT)/ci/cluster/scripts
 CLUSTER_BIN     := /run/tandem-cluster/bin
 # The admin kubeconfig of the running cluster (through the relay on 127.0.0.1).
 CLUSTER_KUBECONFIG := /var/lib/tandem-cluster/kubeconfig
-CLUSTER_KUBECTL := $(CLUSTER_BIN)/kubectl --kubeconfig $(CLUSTER_KUBECONFIG)
 # Helm: the chart fragment's pinned build (HELM, HELM_VERSION in versions.mk).
 CLUSTER_HELM    := $(HELM)
 CLUSTER_HELM_STAMP := $(TOOLS_BIN)/.helm-$(HELM_VERSION)
 
 # The release `make cluster-install` makes: the chart's default values plus
-# what this 2-CPU node needs (deploy/cluster/values-ci.yaml explains it).
+# what this 2-CPU node needs (ci/cluster/values-ci.yaml explains it).
 CLUSTER_NAMESPACE ?= tandem
 CLUSTER_RELEASE   ?= tandem
 CLUSTER_CHART     ?= $(ROOT)/deploy/helm/tandem
-CLUSTER_VALUES    ?= $(ROOT)/deploy/cluster/values-ci.yaml
+CLUSTER_VALUES    ?= $(ROOT)/ci/cluster/values-ci.yaml
 # Image archives `make image-archives` writes (docker save), imported as they are.
 CLUSTER_IMAGE_ARCHIVES ?= $(wildcard $(ROOT)/.cache/images/*.tar)
 # Extra pytest arguments for the Kubernetes suite, e.g. E2E_K8S_ARGS='-k drain'.
 E2E_K8S_ARGS ?=
 
-##@ CI cluster (root; docs/cluster.md)
+##@ CI cluster (root; ci/cluster/README.md)
 
 .PHONY: cluster-deps
 cluster-deps: ## Install the few Debian packages the cluster needs (iptables, libseccomp-dev, ...)
 	@$(CLUSTER_SCRIPTS)/deps.sh
 
 .PHONY: cluster-wrappers
-cluster-wrappers: ## Regenerate the wrapper modules' go.mod/go.sum after bumping deploy/cluster/versions.env
+cluster-wrappers: ## Regenerate the wrapper modules' go.mod/go.sum after bumping ci/cluster/versions.env
 	$(CLUSTER_SCRIPTS)/gen-wrappers.sh
 
 .PHONY: cluster-build
@@ -59,15 +58,9 @@ cluster-load-images: ## Import .cache/images/*.tar (make image-archives) into th
 	@$(CLUSTER_SCRIPTS)/load-images.sh $(CLUSTER_IMAGE_ARCHIVES)
 
 .PHONY: cluster-install
-cluster-install: $(CLUSTER_HELM_STAMP) ## helm upgrade --install --wait the chart into the cluster, then helm test
-	@test -d $(CLUSTER_CHART) || { echo "no chart at $(CLUSTER_CHART)" >&2; exit 1; }
-	@# As make deploy does: the namespace enforces Pod Security "restricted".
-	$(CLUSTER_KUBECTL) create namespace $(CLUSTER_NAMESPACE) --dry-run=client -o yaml \
-	  | $(CLUSTER_KUBECTL) label --local -f - -o yaml pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted \
-	  | $(CLUSTER_KUBECTL) apply -f -
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(CLUSTER_HELM) upgrade --install $(CLUSTER_RELEASE) $(CLUSTER_CHART) \
-	  --namespace $(CLUSTER_NAMESPACE) $(foreach f,$(CLUSTER_VALUES),-f $(f)) --wait --timeout 10m
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(CLUSTER_HELM) test $(CLUSTER_RELEASE) --namespace $(CLUSTER_NAMESPACE) --logs --timeout 5m
+cluster-install: $(CLUSTER_HELM_STAMP) ## helm upgrade --install --wait the chart into the cluster, then helm test (deploy/install.sh, as make deploy)
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) HELM=$(CLUSTER_HELM) KUBECTL=$(CLUSTER_BIN)/kubectl \
+	  $(ROOT)/deploy/install.sh $(CLUSTER_RELEASE) $(CLUSTER_NAMESPACE) $(CLUSTER_CHART) $(foreach f,$(CLUSTER_VALUES),-f $(f))
 
 .PHONY: cluster-test
 cluster-test: install $(CLUSTER_HELM_STAMP) ## The Kubernetes e2e suite (tests/k8s) against the running cluster
