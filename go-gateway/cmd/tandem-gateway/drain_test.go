@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 )
 
 // TestShutdownDrainsWithoutDroppingAcceptedRequests sends a steady stream
@@ -20,7 +20,7 @@ import (
 // only failures are refused connections after the listener has closed.
 func TestShutdownDrainsWithoutDroppingAcceptedRequests(t *testing.T) {
 	core := fakecore.Start(t)
-	core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		select {
 		case <-time.After(150 * time.Millisecond): // slow enough to be in flight at shutdown
 		case <-ctx.Done():

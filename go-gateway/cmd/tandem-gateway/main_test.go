@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 )
 
 // These tests run the real gateway in-process through run(), on ports the

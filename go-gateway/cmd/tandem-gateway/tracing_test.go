@@ -9,8 +9,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecollector"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecollector"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 )
 
 // These tests run the gateway with tracing configured by OTEL_* variables,
@@ -75,7 +75,7 @@ func TestRunTracesRequestsIntoTheCollector(t *testing.T) {
 	}
 	slices.Sort(names)
 	// Nothing for /healthz, /readyz or their health-check RPCs.
-	want := []string{"POST /v1/embeddings", "tandem.inference.v1.EmbeddingService/Embed", "tandem.inference.v1.EmbeddingService/GetModelInfo"}
+	want := []string{"POST /v1/embeddings", "tandem.contract.v1.EmbeddingService/Embed", "tandem.contract.v1.EmbeddingService/GetModelInfo"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("exported spans %v, want %v", names, want)
 	}

@@ -32,7 +32,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 type options struct {
@@ -174,11 +174,11 @@ func newCaller(o options, corpus []string) (caller, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("dial %s: %w", o.target, err)
 		}
-		client := inferencev1.NewEmbeddingServiceClient(conn)
+		client := contractv1.NewEmbeddingServiceClient(conn)
 		call := func(ctx context.Context, i int) (int, error) {
 			ctx, cancel := context.WithTimeout(ctx, o.timeout)
 			defer cancel()
-			reply, err := client.Embed(ctx, &inferencev1.EmbedRequest{Texts: pick(corpus, i, o.texts)})
+			reply, err := client.Embed(ctx, &contractv1.EmbedRequest{Texts: pick(corpus, i, o.texts)})
 			if err != nil {
 				return 0, err
 			}

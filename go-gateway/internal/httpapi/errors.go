@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -227,33 +227,33 @@ var (
 )
 
 // reasonAnswers maps every ErrorReason of the contract to the HTTP answer
-// (inference.proto documents each value with this status). A reason missing
+// (embedding.proto documents each value with this status). A reason missing
 // here is a test failure (TestEveryErrorReasonHasAnHTTPAnswer).
-var reasonAnswers = map[inferencev1.ErrorReason]answer{
-	inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT: answerInvalid,
-	inferencev1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS: {http.StatusBadRequest, typeInvalidRequest, codeTooManyInputs, "input",
+var reasonAnswers = map[contractv1.ErrorReason]answer{
+	contractv1.ErrorReason_ERROR_REASON_INVALID_INPUT: answerInvalid,
+	contractv1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS: {http.StatusBadRequest, typeInvalidRequest, codeTooManyInputs, "input",
 		"the request has more inputs than the inference backend accepts"},
-	inferencev1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE: {http.StatusBadRequest, typeInvalidRequest, codeInputTooLarge, "",
+	contractv1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE: {http.StatusBadRequest, typeInvalidRequest, codeInputTooLarge, "",
 		"an input is larger than the inference backend accepts"},
-	inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED: {http.StatusBadRequest, typeInvalidRequest, codeContextLengthExceeded, "",
+	contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED: {http.StatusBadRequest, typeInvalidRequest, codeContextLengthExceeded, "",
 		"an input has more tokens than the model accepts"},
-	inferencev1.ErrorReason_ERROR_REASON_INVALID_UTF8:      answerInvalid,
-	inferencev1.ErrorReason_ERROR_REASON_INVALID_MESSAGE:   answerInvalid,
-	inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND:   answerModelNotFound,
-	inferencev1.ErrorReason_ERROR_REASON_OVERLOADED:        answerOverloaded,
-	inferencev1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED: answerTimeout,
-	inferencev1.ErrorReason_ERROR_REASON_UNAVAILABLE:       answerUnavailable,
-	inferencev1.ErrorReason_ERROR_REASON_INTERNAL_ERROR:    answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT: answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_INVALID_UTF8:      answerInvalid,
+	contractv1.ErrorReason_ERROR_REASON_INVALID_MESSAGE:   answerInvalid,
+	contractv1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND:   answerModelNotFound,
+	contractv1.ErrorReason_ERROR_REASON_OVERLOADED:        answerOverloaded,
+	contractv1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED: answerTimeout,
+	contractv1.ErrorReason_ERROR_REASON_UNAVAILABLE:       answerUnavailable,
+	contractv1.ErrorReason_ERROR_REASON_INTERNAL_ERROR:    answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT: answerFailed,
 	// Reasons of the core's own HTTP API, never sent over gRPC: receiving
 	// one means the core broke the contract.
-	inferencev1.ErrorReason_ERROR_REASON_INVALID_JSON:           answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_BODY_TOO_LARGE:         answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_BODY_TIMEOUT:           answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_NOT_FOUND:              answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_METHOD_NOT_ALLOWED:     answerFailed,
-	inferencev1.ErrorReason_ERROR_REASON_HTTP_ERROR:             answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_INVALID_JSON:           answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_BODY_TOO_LARGE:         answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_BODY_TIMEOUT:           answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_NOT_FOUND:              answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_METHOD_NOT_ALLOWED:     answerFailed,
+	contractv1.ErrorReason_ERROR_REASON_HTTP_ERROR:             answerFailed,
 }
 
 // kindAnswers answers a failed call that carries no reason.
@@ -274,7 +274,7 @@ var kindAnswers = map[upstream.Kind]answer{
 	upstream.KindInternal:         answerFailed,
 }
 
-// requestParams maps each EmbedRequest field (inference.proto's names) to the
+// requestParams maps each EmbedRequest field (embedding.proto's names) to the
 // OpenAI request parameter it is made from; the one table of its kind. A
 // field the API does not expose maps to "" (no param).
 var requestParams = map[string]string{

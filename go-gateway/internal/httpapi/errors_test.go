@@ -12,21 +12,21 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
 func TestUpstreamErrorMapping(t *testing.T) {
 	const (
-		reasonNone            = inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED
-		reasonInvalid         = inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT
-		reasonContextLength   = inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED
-		reasonTextTooLarge    = inferencev1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE
-		reasonTooManyTexts    = inferencev1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS
-		reasonModelNotFound   = inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND
-		reasonOverloaded      = inferencev1.ErrorReason_ERROR_REASON_OVERLOADED
-		reasonNonFiniteOutput = inferencev1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT
-		reasonHTTPOnly        = inferencev1.ErrorReason_ERROR_REASON_BODY_TIMEOUT
+		reasonNone            = contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED
+		reasonInvalid         = contractv1.ErrorReason_ERROR_REASON_INVALID_INPUT
+		reasonContextLength   = contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED
+		reasonTextTooLarge    = contractv1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE
+		reasonTooManyTexts    = contractv1.ErrorReason_ERROR_REASON_TOO_MANY_TEXTS
+		reasonModelNotFound   = contractv1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND
+		reasonOverloaded      = contractv1.ErrorReason_ERROR_REASON_OVERLOADED
+		reasonNonFiniteOutput = contractv1.ErrorReason_ERROR_REASON_NON_FINITE_OUTPUT
+		reasonHTTPOnly        = contractv1.ErrorReason_ERROR_REASON_BODY_TIMEOUT
 	)
 	violation := func(field string, index int, description string) []upstream.FieldViolation {
 		return []upstream.FieldViolation{{Field: field, Index: index, Description: description}}
@@ -97,7 +97,7 @@ func TestUpstreamErrorMapping(t *testing.T) {
 }
 
 func TestCoreDescriptionsNameTheRequestParameter(t *testing.T) {
-	ae := toAPIError(&upstream.Error{Kind: upstream.KindInvalid, Reason: inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
+	ae := toAPIError(&upstream.Error{Kind: upstream.KindInvalid, Reason: contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
 		Violations: []upstream.FieldViolation{{Field: "texts", Index: 12, Description: "has 300 tokens; the maximum is 256"}}})
 	if ae.Message != "input[12] has 300 tokens; the maximum is 256" {
 		t.Errorf("message = %q, want the core's description in the API's terms", ae.Message)
@@ -105,13 +105,13 @@ func TestCoreDescriptionsNameTheRequestParameter(t *testing.T) {
 }
 
 // Every value of the contract's ErrorReason, read from the generated code,
-// has an HTTP answer: a reason added to inference.proto fails here until the
+// has an HTTP answer: a reason added to embedding.proto fails here until the
 // gateway knows what to answer.
 func TestEveryErrorReasonHasAnHTTPAnswer(t *testing.T) {
-	for number, name := range inferencev1.ErrorReason_name {
-		reason := inferencev1.ErrorReason(number)
+	for number, name := range contractv1.ErrorReason_name {
+		reason := contractv1.ErrorReason(number)
 		a, ok := reasonAnswers[reason]
-		if reason == inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		if reason == contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 			if ok {
 				t.Errorf("%s has an answer; errors without a reason are answered by their kind", name)
 			}
@@ -121,8 +121,8 @@ func TestEveryErrorReasonHasAnHTTPAnswer(t *testing.T) {
 			t.Errorf("%s: answer %+v, want a complete HTTP answer", name, a)
 		}
 	}
-	if len(reasonAnswers) != len(inferencev1.ErrorReason_name)-1 {
-		t.Errorf("%d answers for %d reasons: one answers a value the contract does not have", len(reasonAnswers), len(inferencev1.ErrorReason_name)-1)
+	if len(reasonAnswers) != len(contractv1.ErrorReason_name)-1 {
+		t.Errorf("%d answers for %d reasons: one answers a value the contract does not have", len(reasonAnswers), len(contractv1.ErrorReason_name)-1)
 	}
 }
 
@@ -137,7 +137,7 @@ func TestEveryKindHasAnHTTPAnswer(t *testing.T) {
 // The field table covers exactly the fields of EmbedRequest, by the names
 // the generated descriptor gives.
 func TestRequestParamsCoverEmbedRequestFields(t *testing.T) {
-	fields := (&inferencev1.EmbedRequest{}).ProtoReflect().Descriptor().Fields()
+	fields := (&contractv1.EmbedRequest{}).ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
 		name := string(fields.Get(i).Name())
 		if _, ok := requestParams[name]; !ok {

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
 	"github.com/tandem-inference/tandem/go-gateway/internal/logging"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -125,7 +125,7 @@ func TestIntegrationCoreUnreachableIs503(t *testing.T) {
 
 func TestIntegrationSlowCoreIs504(t *testing.T) {
 	core := fakecore.Start(t)
-	core.SetEmbed(func(ctx context.Context, _ *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(ctx context.Context, _ *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})

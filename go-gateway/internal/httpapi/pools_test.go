@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 

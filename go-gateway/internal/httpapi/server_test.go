@@ -17,12 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -248,7 +248,7 @@ func TestUpstreamErrorsThroughTheHandler(t *testing.T) {
 		wantParam      string
 		wantRetryAfter string
 	}{
-		{"context length", &upstream.Error{Kind: upstream.KindInvalid, Reason: inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
+		{"context length", &upstream.Error{Kind: upstream.KindInvalid, Reason: contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED,
 			Violations: []upstream.FieldViolation{{Field: "texts", Index: 0, Description: "has 300 tokens; the model takes at most 256"}}},
 			400, codeContextLengthExceeded, "input[0]", ""},
 		{"overloaded", &upstream.Error{Kind: upstream.KindOverloaded, RetryDelay: 3 * time.Second}, 429, codeUpstreamOverloaded, "", "3"},

@@ -17,9 +17,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -31,8 +31,8 @@ const (
 
 const (
 	embeddingsSpan = "POST /v1/embeddings"
-	embedRPCSpan   = "tandem.inference.v1.EmbeddingService/Embed"
-	modelRPCSpan   = "tandem.inference.v1.EmbeddingService/GetModelInfo"
+	embedRPCSpan   = "tandem.contract.v1.EmbeddingService/Embed"
+	modelRPCSpan   = "tandem.contract.v1.EmbeddingService/GetModelInfo"
 )
 
 // newTestTracing traces into memory. The provider has the SDK's default

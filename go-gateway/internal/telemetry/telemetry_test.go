@@ -11,8 +11,8 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecollector"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecollector"
 )
 
 // The tests that turn tracing on use t.Setenv, because the exporter and the

@@ -32,7 +32,7 @@ import (
 	"google.golang.org/grpc/resolver/dns"
 	"google.golang.org/grpc/resolver/manual"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
@@ -41,7 +41,7 @@ import (
 
 // ServiceName is the core's gRPC service, also the name its health is
 // reported under.
-var ServiceName = inferencev1.EmbeddingService_ServiceDesc.ServiceName
+var ServiceName = contractv1.EmbeddingService_ServiceDesc.ServiceName
 
 // connectParams shape reconnection to a core. The headless Service
 // publishes cores before they are ready (deploy/helm), so the gateway may
@@ -71,7 +71,7 @@ var setDNSMinResolutionInterval sync.Once
 type Client struct {
 	pool        string // metric label: the pool's model, or DefaultPoolLabel
 	conn        *grpc.ClientConn
-	embedding   inferencev1.EmbeddingServiceClient
+	embedding   contractv1.EmbeddingServiceClient
 	health      healthpb.HealthClient
 	metrics     *metrics.Metrics
 	callTimeout time.Duration
@@ -139,7 +139,7 @@ func newClient(pool config.Pool, cfg config.Upstream, lim config.Limits, m *metr
 	return &Client{
 		pool:        label,
 		conn:        conn,
-		embedding:   inferencev1.NewEmbeddingServiceClient(conn),
+		embedding:   contractv1.NewEmbeddingServiceClient(conn),
 		health:      healthpb.NewHealthClient(conn),
 		metrics:     m,
 		callTimeout: cfg.CallTimeout,
@@ -190,6 +190,6 @@ func endpoints(addrs []string) []resolver.Endpoint {
 	return eps
 }
 
-// shortMethod turns "/tandem.inference.v1.EmbeddingService/Embed" into
+// shortMethod turns "/tandem.contract.v1.EmbeddingService/Embed" into
 // "Embed" for metric labels.
 func shortMethod(fullMethod string) string { return path.Base(fullMethod) }

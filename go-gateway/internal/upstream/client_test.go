@@ -12,12 +12,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -80,7 +80,7 @@ func TestEmbedReturnsOneNormalizedVectorPerText(t *testing.T) {
 func TestEmbedAlwaysAsksForNormalizedVectors(t *testing.T) {
 	core := fakecore.Start(t)
 	var normalize atomic.Value
-	core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		normalize.Store(req.Normalize != nil && *req.Normalize)
 		return fakecore.DefaultEmbed(ctx, req)
 	})
@@ -111,7 +111,7 @@ func TestRetriesOnlyUnavailable(t *testing.T) {
 		t.Run(tt.code.String(), func(t *testing.T) {
 			core := fakecore.Start(t)
 			var calls atomic.Int64
-			core.SetEmbed(func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+			core.SetEmbed(func(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 				if calls.Add(1) == 1 {
 					return nil, status.Error(tt.code, "scripted failure")
 				}
@@ -142,7 +142,7 @@ func TestRetriesOnlyUnavailable(t *testing.T) {
 
 func TestRetriesStopAtMaxAttempts(t *testing.T) {
 	core := fakecore.Start(t)
-	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		return nil, status.Error(codes.Unavailable, "draining")
 	})
 	cfg := testConfig(core.Addr)
@@ -187,7 +187,7 @@ func TestDeadlineIsTheSmallerOfCallTimeoutAndCallerBudget(t *testing.T) {
 
 func TestSlowCoreTimesOutWithDeadlineExceeded(t *testing.T) {
 	core := fakecore.Start(t)
-	core.SetEmbed(func(ctx context.Context, _ *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(ctx context.Context, _ *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		<-ctx.Done() // never answers in time
 		return nil, ctx.Err()
 	})
@@ -273,8 +273,8 @@ func TestErrorDetailsAreDecoded(t *testing.T) {
 	core := fakecore.Start(t)
 	c, _ := newClient(t, testConfig(core.Addr))
 
-	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
-		return nil, fakecore.BadRequest(inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, "texts[3]", "has too many tokens")
+	core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
+		return nil, fakecore.BadRequest(contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, "texts[3]", "has too many tokens")
 	})
 	_, err := embedOne(t.Context(), c)
 	var ue *upstream.Error
@@ -282,34 +282,34 @@ func TestErrorDetailsAreDecoded(t *testing.T) {
 	if !errors.As(err, &ue) || ue.Kind != upstream.KindInvalid || len(ue.Violations) != 1 || ue.Violations[0] != want {
 		t.Fatalf("err = %#v, want one violation %+v", err, want)
 	}
-	if ue.Reason != inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED {
+	if ue.Reason != contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED {
 		t.Errorf("reason = %s, want the ErrorInfo reason", ue.Reason)
 	}
 
-	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		return nil, fakecore.Overloaded(3 * time.Second)
 	})
 	_, err = embedOne(t.Context(), c)
 	if !errors.As(err, &ue) || ue.Kind != upstream.KindOverloaded || ue.RetryDelay != 3*time.Second ||
-		ue.Reason != inferencev1.ErrorReason_ERROR_REASON_OVERLOADED {
+		ue.Reason != contractv1.ErrorReason_ERROR_REASON_OVERLOADED {
 		t.Fatalf("err = %#v, want overload with a 3s retry delay", err)
 	}
 
 	// Without ErrorInfo or RetryInfo (grpcio's own limits, a proxy): still
 	// overload, never the deterministic size error.
-	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		return nil, status.Error(codes.ResourceExhausted, "Concurrent RPC limit exceeded!")
 	})
 	_, err = embedOne(t.Context(), c)
-	if !errors.As(err, &ue) || ue.Kind != upstream.KindOverloaded || ue.Reason != inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindOverloaded || ue.Reason != contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 		t.Fatalf("err = %#v, want RESOURCE_EXHAUSTED that is overload, without a reason", err)
 	}
 }
 
 func TestContractViolationIsReported(t *testing.T) {
 	core := fakecore.Start(t)
-	core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
-		return &inferencev1.EmbedResponse{Model: fakecore.ModelID}, nil // no embeddings
+	core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
+		return &contractv1.EmbedResponse{Model: fakecore.ModelID}, nil // no embeddings
 	})
 	c, _ := newClient(t, testConfig(core.Addr))
 

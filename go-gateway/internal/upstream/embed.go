@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 // serverTimingKey is the trailing metadata in which the core reports where
@@ -46,7 +46,7 @@ type EmbedResult struct {
 // Embed computes normalized embeddings of req.Texts.
 func (c *Client) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, error) {
 	const method = "Embed"
-	in := &inferencev1.EmbedRequest{
+	in := &contractv1.EmbedRequest{
 		Texts: req.Texts,
 		Model: req.Model,
 		// The OpenAI API returns unit vectors; ask explicitly rather than rely
@@ -56,7 +56,7 @@ func (c *Client) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, erro
 	}
 
 	var trailer metadata.MD
-	out, err := invoke(ctx, c, method, func(ctx context.Context) (*inferencev1.EmbedResponse, error) {
+	out, err := invoke(ctx, c, method, func(ctx context.Context) (*contractv1.EmbedResponse, error) {
 		return c.embedding.Embed(ctx, in, grpc.Trailer(&trailer))
 	})
 	if err != nil {
@@ -78,9 +78,9 @@ func (c *Client) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, erro
 	return res, nil
 }
 
-func truncationPolicy(truncate bool) inferencev1.TruncationPolicy {
+func truncationPolicy(truncate bool) contractv1.TruncationPolicy {
 	if truncate {
-		return inferencev1.TruncationPolicy_TRUNCATION_POLICY_TRUNCATE
+		return contractv1.TruncationPolicy_TRUNCATION_POLICY_TRUNCATE
 	}
-	return inferencev1.TruncationPolicy_TRUNCATION_POLICY_REJECT
+	return contractv1.TruncationPolicy_TRUNCATION_POLICY_REJECT
 }

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 // Kind is what went wrong with a call to the core, in the terms a caller acts
@@ -82,7 +82,7 @@ type Error struct {
 	// (in the core's domain); ERROR_REASON_UNSPECIFIED if it sent none, or
 	// one this gateway does not know (a newer core), or if the error did not
 	// come from the core (a transport failure, a proxy, gRPC's own limits).
-	Reason inferencev1.ErrorReason
+	Reason contractv1.ErrorReason
 	// Violations are the google.rpc.BadRequest field violations, with the
 	// field parsed into the EmbedRequest field it names. Their descriptions
 	// are written for end users.
@@ -101,7 +101,7 @@ type Error struct {
 // FieldViolation names an invalid request field in the contract's terms:
 // Field "texts" with Index 3 is EmbedRequest.texts[3].
 type FieldViolation struct {
-	// Field is the EmbedRequest field's name in inference.proto, e.g.
+	// Field is the EmbedRequest field's name in embedding.proto, e.g.
 	// "texts" or "model"; empty if the core named something that is not a
 	// field name (a contract violation: callers then name no field).
 	Field string
@@ -182,11 +182,11 @@ func newStatusError(method string, err error) *Error {
 // parseReason reads the core's ErrorReason from an ErrorInfo: the enum
 // value's name (AIP-193), in the domain of the core's service. A reason from
 // another domain (a proxy's) or one this build does not know is no reason.
-func parseReason(info *errdetails.ErrorInfo) inferencev1.ErrorReason {
+func parseReason(info *errdetails.ErrorInfo) contractv1.ErrorReason {
 	if info.GetDomain() != ServiceName {
-		return inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED
+		return contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED
 	}
-	return inferencev1.ErrorReason(inferencev1.ErrorReason_value[info.GetReason()])
+	return contractv1.ErrorReason(contractv1.ErrorReason_value[info.GetReason()])
 }
 
 // parseField splits a violation's field path, "texts[3]" or "model", into
@@ -221,7 +221,7 @@ func isFieldName(s string) bool {
 	return true
 }
 
-// newContractError reports an answer that breaks the inference.proto
+// newContractError reports an answer that breaks the embedding.proto
 // contract, e.g. fewer embeddings than texts.
 func newContractError(method, format string, args ...any) *Error {
 	return &Error{Method: method, Kind: KindInternal, code: codes.Internal, Message: "contract violation: " + fmt.Sprintf(format, args...)}

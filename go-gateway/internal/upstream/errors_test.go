@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 func TestParseField(t *testing.T) {
@@ -43,16 +43,16 @@ func TestReasonIsReadOnlyFromTheCoresDomain(t *testing.T) {
 	tests := []struct {
 		name string
 		info *errdetails.ErrorInfo
-		want inferencev1.ErrorReason
+		want contractv1.ErrorReason
 	}{
 		{"the core's reason", &errdetails.ErrorInfo{Reason: "ERROR_REASON_TEXT_TOO_LARGE", Domain: ServiceName},
-			inferencev1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE},
+			contractv1.ErrorReason_ERROR_REASON_TEXT_TOO_LARGE},
 		{"another domain", &errdetails.ErrorInfo{Reason: "ERROR_REASON_TEXT_TOO_LARGE", Domain: "proxy.example.com"},
-			inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+			contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
 		{"a reason this build does not know", &errdetails.ErrorInfo{Reason: "ERROR_REASON_FROM_THE_FUTURE", Domain: ServiceName},
-			inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+			contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
 		{"the old lower-case code", &errdetails.ErrorInfo{Reason: "text_too_large", Domain: ServiceName},
-			inferencev1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+			contractv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -41,10 +41,10 @@ func TestBusyCoreKeepsItsShareAndFailsNobodyElse(t *testing.T) {
 		busy fakecore.EmbedFunc
 		kind upstream.Kind
 	}{
-		{"overloaded", func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		{"overloaded", func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 			return nil, fakecore.Overloaded(time.Second)
 		}, upstream.KindOverloaded},
-		{"deadline exceeded", func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		{"deadline exceeded", func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 			return nil, status.Error(codes.DeadlineExceeded, "queued past the deadline")
 		}, upstream.KindDeadlineExceeded},
 	} {
@@ -97,7 +97,7 @@ func TestSickCoreIsIsolatedAndRejoinsWhenHealthy(t *testing.T) {
 	// The core's own health goes NOT_SERVING when its workers die or its
 	// batches keep failing; until the gateway's health watch notices, its
 	// calls fail with INTERNAL.
-	sick.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	sick.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		return nil, status.Error(codes.Internal, "worker died")
 	})
 	sick.SetServing(false)
@@ -135,7 +135,7 @@ func TestCrashedCoreIsIsolated(t *testing.T) {
 // half the first attempts fail.
 func TestRetriesCoverACoreThatFailsEveryCall(t *testing.T) {
 	failing, healthy := fakecore.Start(t), fakecore.Start(t)
-	failing.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+	failing.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 		return nil, status.Error(codes.Unavailable, "draining")
 	})
 	c, _ := newClient(t, testConfig(failing.Addr, healthy.Addr))
@@ -176,7 +176,7 @@ func TestRetriesCoverACoreThatFailsEveryCall(t *testing.T) {
 func TestRetryThrottlingStopsRetriesWhenEveryCoreFails(t *testing.T) {
 	a, b := fakecore.Start(t), fakecore.Start(t)
 	for _, core := range []*fakecore.Core{a, b} {
-		core.SetEmbed(func(context.Context, *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+		core.SetEmbed(func(context.Context, *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 			return nil, status.Error(codes.Unavailable, "down")
 		})
 	}

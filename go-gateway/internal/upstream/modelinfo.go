@@ -4,7 +4,7 @@ import (
 	"context"
 	"slices"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 // ModelInfo describes the model the core serves and the limits it enforces.
@@ -27,8 +27,8 @@ func (m ModelInfo) Accepts(name string) bool {
 // through a ModelCache.
 func (c *Client) FetchModelInfo(ctx context.Context) (ModelInfo, error) {
 	const method = "GetModelInfo"
-	out, err := invoke(ctx, c, method, func(ctx context.Context) (*inferencev1.GetModelInfoResponse, error) {
-		return c.embedding.GetModelInfo(ctx, &inferencev1.GetModelInfoRequest{})
+	out, err := invoke(ctx, c, method, func(ctx context.Context) (*contractv1.GetModelInfoResponse, error) {
+		return c.embedding.GetModelInfo(ctx, &contractv1.GetModelInfoRequest{})
 	})
 	if err != nil {
 		return ModelInfo{}, err

@@ -11,9 +11,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/config"
-	"github.com/tandem-inference/tandem/go-gateway/internal/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
+	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
 
@@ -54,7 +54,7 @@ func TestTracedCallsCarryTheClientSpanToTheCore(t *testing.T) {
 		switch {
 		case strings.Contains(s.Name, "grpc.health.v1"):
 			t.Errorf("health check RPC traced: %s", s.Name)
-		case s.Name == "tandem.inference.v1.EmbeddingService/Embed":
+		case s.Name == "tandem.contract.v1.EmbeddingService/Embed":
 			client = &spans[i]
 		}
 	}

@@ -1,6 +1,6 @@
 // Package fakecore is an in-process stand-in for the Python core, for tests
 // only: a scriptable EmbeddingService plus the real grpc.health.v1 server,
-// listening on 127.0.0.1. Its default behaviour follows inference.proto
+// listening on 127.0.0.1. Its default behaviour follows embedding.proto
 // closely enough for the gateway's tests: deterministic unit vectors, one
 // token per word plus two special tokens, truncation or rejection of long
 // texts, and the documented error details.
@@ -28,7 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	inferencev1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1"
+	contractv1 "github.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1"
 )
 
 // The model the fake serves, as the real core describes all-MiniLM-L6-v2.
@@ -40,10 +40,10 @@ const (
 )
 
 // ServiceName is the name health is reported under.
-var ServiceName = inferencev1.EmbeddingService_ServiceDesc.ServiceName
+var ServiceName = contractv1.EmbeddingService_ServiceDesc.ServiceName
 
 // EmbedFunc handles an Embed call.
-type EmbedFunc func(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error)
+type EmbedFunc func(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error)
 
 // Call is what the fake observed about one Embed call.
 type Call struct {
@@ -59,7 +59,7 @@ type Call struct {
 
 // Core is a running fake core.
 type Core struct {
-	inferencev1.UnimplementedEmbeddingServiceServer
+	contractv1.UnimplementedEmbeddingServiceServer
 
 	// Addr is the host:port the fake listens on.
 	Addr   string
@@ -84,7 +84,7 @@ func Start(t testing.TB) *Core {
 		t.Fatalf("fakecore: listen: %v", err)
 	}
 	c := &Core{Addr: ln.Addr().String(), Health: health.NewServer(), server: grpc.NewServer(), precision: "fp32"}
-	inferencev1.RegisterEmbeddingServiceServer(c.server, c)
+	contractv1.RegisterEmbeddingServiceServer(c.server, c)
 	healthpb.RegisterHealthServer(c.server, c.Health)
 	c.SetServing(true)
 
@@ -158,8 +158,8 @@ func (c *Core) Calls() []Call {
 	return slices.Clone(c.calls)
 }
 
-// Embed implements inferencev1.EmbeddingServiceServer.
-func (c *Core) Embed(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+// Embed implements contractv1.EmbeddingServiceServer.
+func (c *Core) Embed(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 	c.embedCalls.Add(1)
 	var call Call
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -192,9 +192,9 @@ func (c *Core) Embed(ctx context.Context, req *inferencev1.EmbedRequest) (*infer
 	// Another precision: its own names, otherwise the default behaviour.
 	id, alias := servedNames(precision)
 	if m := req.GetModel(); m != "" && m != id && m != alias {
-		return nil, withReason(codes.NotFound, inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
+		return nil, withReason(codes.NotFound, contractv1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
 	}
-	resp, err := DefaultEmbed(ctx, &inferencev1.EmbedRequest{Texts: req.GetTexts(), Truncation: req.GetTruncation()})
+	resp, err := DefaultEmbed(ctx, &contractv1.EmbedRequest{Texts: req.GetTexts(), Truncation: req.GetTruncation()})
 	if err != nil {
 		return nil, err
 	}
@@ -202,14 +202,14 @@ func (c *Core) Embed(ctx context.Context, req *inferencev1.EmbedRequest) (*infer
 	return resp, nil
 }
 
-// GetModelInfo implements inferencev1.EmbeddingServiceServer.
-func (c *Core) GetModelInfo(context.Context, *inferencev1.GetModelInfoRequest) (*inferencev1.GetModelInfoResponse, error) {
+// GetModelInfo implements contractv1.EmbeddingServiceServer.
+func (c *Core) GetModelInfo(context.Context, *contractv1.GetModelInfoRequest) (*contractv1.GetModelInfoResponse, error) {
 	c.infoCalls.Add(1)
 	c.mu.Lock()
 	precision := c.precision
 	c.mu.Unlock()
 	id, alias := servedNames(precision)
-	return &inferencev1.GetModelInfoResponse{
+	return &contractv1.GetModelInfoResponse{
 		ModelId:            id,
 		Aliases:            []string{alias},
 		Dimension:          Dimension,
@@ -221,28 +221,28 @@ func (c *Core) GetModelInfo(context.Context, *inferencev1.GetModelInfoRequest) (
 }
 
 // DefaultEmbed is the fake's normal Embed behaviour.
-func DefaultEmbed(ctx context.Context, req *inferencev1.EmbedRequest) (*inferencev1.EmbedResponse, error) {
+func DefaultEmbed(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
 	if m := req.GetModel(); m != "" && m != ModelID && m != Alias {
-		return nil, withReason(codes.NotFound, inferencev1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
+		return nil, withReason(codes.NotFound, contractv1.ErrorReason_ERROR_REASON_MODEL_NOT_FOUND, fmt.Sprintf("model %q is not served", m))
 	}
 	if len(req.GetTexts()) == 0 {
-		return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT, "texts", "must contain at least one text")
+		return nil, BadRequest(contractv1.ErrorReason_ERROR_REASON_INVALID_INPUT, "texts", "must contain at least one text")
 	}
-	resp := &inferencev1.EmbedResponse{Model: ModelID}
+	resp := &contractv1.EmbedResponse{Model: ModelID}
 	for i, text := range req.GetTexts() {
 		if text == "" {
-			return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_INVALID_INPUT, fmt.Sprintf("texts[%d]", i), "is empty")
+			return nil, BadRequest(contractv1.ErrorReason_ERROR_REASON_INVALID_INPUT, fmt.Sprintf("texts[%d]", i), "is empty")
 		}
 		tokens := len(strings.Fields(text)) + 2
 		truncated := false
 		if tokens > MaxTokens {
-			if req.GetTruncation() == inferencev1.TruncationPolicy_TRUNCATION_POLICY_REJECT {
-				return nil, BadRequest(inferencev1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, fmt.Sprintf("texts[%d]", i),
+			if req.GetTruncation() == contractv1.TruncationPolicy_TRUNCATION_POLICY_REJECT {
+				return nil, BadRequest(contractv1.ErrorReason_ERROR_REASON_CONTEXT_LENGTH_EXCEEDED, fmt.Sprintf("texts[%d]", i),
 					fmt.Sprintf("has %d tokens; the model's maximum is %d and truncation was refused", tokens, MaxTokens))
 			}
 			tokens, truncated = MaxTokens, true
 		}
-		resp.Embeddings = append(resp.Embeddings, &inferencev1.Embedding{
+		resp.Embeddings = append(resp.Embeddings, &contractv1.Embedding{
 			Values:     Vector(text),
 			TokenCount: uint32(tokens),
 			Truncated:  truncated,
@@ -277,13 +277,13 @@ func Vector(text string) []float32 {
 }
 
 // errorDomain is the google.rpc.ErrorInfo domain the core sets: its service's name.
-var errorDomain = inferencev1.EmbeddingService_ServiceDesc.ServiceName
+var errorDomain = contractv1.EmbeddingService_ServiceDesc.ServiceName
 
 // BadRequest returns INVALID_ARGUMENT as the core reports invalid input: a
 // google.rpc.ErrorInfo whose reason is the ErrorReason's name, and a
 // google.rpc.BadRequest naming the field (in the proto's names, e.g.
 // "texts[3]") with a description that does not repeat it ("is empty").
-func BadRequest(reason inferencev1.ErrorReason, field, description string) error {
+func BadRequest(reason contractv1.ErrorReason, field, description string) error {
 	st, err := status.New(codes.InvalidArgument, field+" "+description).WithDetails(
 		&errdetails.ErrorInfo{Reason: reason.String(), Domain: errorDomain},
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}},
@@ -296,7 +296,7 @@ func BadRequest(reason inferencev1.ErrorReason, field, description string) error
 
 // withReason returns a status with code and message and the core's
 // google.rpc.ErrorInfo for reason.
-func withReason(code codes.Code, reason inferencev1.ErrorReason, message string) error {
+func withReason(code codes.Code, reason contractv1.ErrorReason, message string) error {
 	st, err := status.New(code, message).WithDetails(&errdetails.ErrorInfo{Reason: reason.String(), Domain: errorDomain})
 	if err != nil {
 		panic(err)
@@ -309,7 +309,7 @@ func withReason(code codes.Code, reason inferencev1.ErrorReason, message string)
 // google.rpc.RetryInfo.
 func Overloaded(retryDelay time.Duration) error {
 	st, err := status.New(codes.ResourceExhausted, "queue full").WithDetails(
-		&errdetails.ErrorInfo{Reason: inferencev1.ErrorReason_ERROR_REASON_OVERLOADED.String(), Domain: errorDomain},
+		&errdetails.ErrorInfo{Reason: contractv1.ErrorReason_ERROR_REASON_OVERLOADED.String(), Domain: errorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)},
 	)
 	if err != nil {
