@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tandem.server import Ports, serve
+from tandem.process import Ports, serve
 from tandem.settings import Settings
 
 

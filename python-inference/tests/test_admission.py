@@ -34,10 +34,10 @@ from tandem.admission import (
 )
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 from tandem.errors import DeadlineExceeded, Overloaded
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 
 
 class FixedRate:
@@ -375,7 +375,7 @@ def test_at_capacity_calls_are_refused_before_they_are_parsed(small_core: Runnin
         _bodies_held_open(small_core, small_core.settings.max_inflight_requests),
     ):
         raw_embed = channel.unary_unary(
-            "/tandem.inference.v1.EmbeddingService/Embed",
+            "/tandem.contract.v1.EmbeddingService/Embed",
             request_serializer=lambda raw: raw,
             response_deserializer=pb.EmbedResponse.FromString,
         )
@@ -403,7 +403,7 @@ def test_at_capacity_calls_are_refused_before_they_are_parsed(small_core: Runnin
         with grpc.insecure_channel(small_core.grpc_target) as channel:
             try:
                 channel.unary_unary(
-                    "/tandem.inference.v1.EmbeddingService/Embed",
+                    "/tandem.contract.v1.EmbeddingService/Embed",
                     request_serializer=lambda raw: raw,
                     response_deserializer=pb.EmbedResponse.FromString,
                 )(not_utf8, timeout=10)

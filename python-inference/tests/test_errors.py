@@ -11,9 +11,9 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from tandem import errors
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import CoreError, InvalidInput, Overloaded
 from tandem.grpc_api.errors import ERROR_DOMAIN, to_grpc_status
-from tandem.inference.v1 import inference_pb2 as pb
 
 SOURCE = Path(errors.__file__).parent
 GENERATED = SOURCE / "inference"
@@ -101,7 +101,7 @@ def test_grpc_status_carries_the_reason_name_the_domain_and_the_field() -> None:
     assert packed.details[0].Unpack(info)
     assert packed.details[1].Unpack(bad)
     assert (info.reason, info.domain) == ("ERROR_REASON_TEXT_TOO_LARGE", ERROR_DOMAIN)
-    assert ERROR_DOMAIN == "tandem.inference.v1.EmbeddingService"
+    assert ERROR_DOMAIN == "tandem.contract.v1.EmbeddingService"
     violation = bad.field_violations[0]
     assert (violation.field, violation.description) == ("texts[3]", "is 9000 bytes")
 

@@ -4,7 +4,7 @@ import pytest
 
 from tandem.errors import Unavailable
 from tandem.lifecycle import Lifecycle, Phase
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbeddingService
 
 pytestmark = pytest.mark.anyio

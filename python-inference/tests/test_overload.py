@@ -11,8 +11,8 @@ import httpx
 import pytest
 from support import RunningCore, core_settings
 
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 
 LONG = "word " * 250  # one full-length text: slow enough that the queue fills
 

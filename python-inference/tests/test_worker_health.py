@@ -13,7 +13,7 @@ import pytest
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
 from tandem.lifecycle import Lifecycle
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbeddingService
 from tandem.worker_health import HealthPolicy, Verdict, WorkerWatchdog
 

@@ -20,8 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import RunningCore, core_settings
 
 from tandem.batching.scheduler import BatchScheduler
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 from tandem.model.manifest import ModelManifest
 from tandem.model.runtime import OnnxEncoder
 from tandem.model.tokenizer import TextTokenizer
@@ -128,7 +128,7 @@ def _state(core: RunningCore, health: Callable[[str], int]) -> tuple[int, int, i
         _http(core, "/readyz"),
         _http(core, "/healthz"),
         health(""),
-        health("tandem.inference.v1.EmbeddingService"),
+        health("tandem.contract.v1.EmbeddingService"),
         health("liveness"),
     )
 

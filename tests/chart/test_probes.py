@@ -11,7 +11,7 @@ from tests.chart.helm import SCENARIOS, Rendered, render
 
 CORE_GRPC, CORE_HTTP = 50051, 8000
 GATEWAY_HTTP = 8080
-EMBEDDING_SERVICE = "tandem.inference.v1.EmbeddingService"
+EMBEDDING_SERVICE = "tandem.contract.v1.EmbeddingService"
 
 
 def port_number(container: dict[str, Any], port: int | str) -> int:

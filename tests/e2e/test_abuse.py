@@ -24,7 +24,7 @@ import httpx
 import pytest
 from stack import StackPorts, core_process, gateway_process
 from tandem.model.manifest import ModelManifest
-from tandem.server import plan_for
+from tandem.process import plan_for
 from tandem.settings import Settings
 
 from .conftest import Stack

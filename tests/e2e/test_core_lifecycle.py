@@ -11,8 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 from stack import StackPorts, core_process, http_status
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 
 TEXTS = [f"sentence number {i} about draining a server gracefully" for i in range(64)]
 

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
 from stack import ManagedProcess, StackPorts, core_process, gateway_process
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 
 MODEL = "all-MiniLM-L6-v2"
-CORE_SERVER_SPAN = "/tandem.inference.v1.EmbeddingService/Embed"
+CORE_SERVER_SPAN = "/tandem.contract.v1.EmbeddingService/Embed"
 GATEWAY_SERVER_SPAN = "POST /v1/embeddings"
 
 

@@ -62,7 +62,8 @@ def test_one_gateway_spreads_each_models_requests_over_its_pool(
             assert time.monotonic() < deadline, (
                 f"after 60 s of requests the gateway still calls only some {pool.name} cores "
                 f"({ {pod: _embeds(release, pod) - start[pod] for pod in cores} }): a core it "
-                "does not call is one it has not resolved (ci/cluster/README.md, 'What the suite found')"
+                "does not call is one it has not resolved (ci/cluster/README.md, "
+                "'What the suite found')"
             )
             for _ in range(10):
                 assert client.post("/v1/embeddings", json=body).status_code == 200

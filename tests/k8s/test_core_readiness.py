@@ -25,7 +25,7 @@ def test_probes_check_the_model_not_the_process(release: Release) -> None:
     for probe in (container.startup_probe, container.readiness_probe):
         assert probe is not None
         assert probe.grpc is not None, "startup/readiness must be the gRPC health check"
-        assert probe.grpc.service == "tandem.inference.v1.EmbeddingService"
+        assert probe.grpc.service == "tandem.contract.v1.EmbeddingService"
 
 
 def test_a_new_core_is_not_ready_until_its_model_is_warm(settled: Release) -> None:

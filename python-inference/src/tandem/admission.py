@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tandem.errors import DeadlineExceeded, Overloaded
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 
 # Retry-After bounds: never "retry now" (a tight retry loop), never longer
 # than a caller would sensibly wait.

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tandem.capacity import CapacityError, CapacityInputs, chart_capacity_json, plan_capacity
-from tandem.logs import configure_logging
 from tandem.model.manifest import ModelManifest
+from tandem.ops.logs import configure_logging
 from tandem.settings import Settings, default_model_dir
 
 log = logging.getLogger("tandem")
@@ -132,7 +132,7 @@ def _serve(process_started: float) -> int:
         print(f"tandem: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    from tandem.server import serve  # noqa: PLC0415 (keeps build-model/worker-math light)
+    from tandem.process import serve  # noqa: PLC0415 (keeps build-model/worker-math light)
 
     try:
         asyncio.run(serve(settings, process_started=process_started))

@@ -1,7 +1,7 @@
 """Errors of the service layer, independent of any transport, and their reasons.
 
 Every error carries a reason from the contract's ``ErrorReason`` enum
-(proto/tandem/inference/v1/inference.proto). This module is the one place
+(proto/tandem/contract/v1/embedding.proto). This module is the one place
 that turns a reason into text: the gRPC servicer sends the enum value's name
 as ``google.rpc.ErrorInfo.reason`` and the HTTP app sends ``json_code(reason)``
 as the body's ``code`` (grpc_api/errors.py, http_api/errors.py), so both
@@ -10,7 +10,7 @@ edges answer the same failure with the same meaning.
 
 from __future__ import annotations
 
-from tandem.inference.v1 import inference_pb2 as pb
+from tandem.contract.v1 import embedding_pb2 as pb
 
 _PREFIX = "ERROR_REASON_"
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from tandem.errors import Unavailable
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbeddingService
 from tandem.worker_health import Verdict
 

@@ -19,12 +19,12 @@ from opentelemetry import trace
 
 from tandem.admission import AdmissionGate
 from tandem.batching.scheduler import BatchedRows, BatchScheduler, epoch_ns
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import InvalidInput, ModelNotFound
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.metrics import CoreMetrics
 from tandem.model.interface import Model
 from tandem.model.minilm import NORMALIZED, RAW, EmbedOptions
 from tandem.model.tokenizer import TokenizedText
+from tandem.ops.metrics import CoreMetrics
 
 # Requests up to this many characters are tokenized on the event loop (about
 # 30 microseconds per sentence, measured), larger ones on a tokenizer thread.

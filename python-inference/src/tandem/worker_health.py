@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 
 log = logging.getLogger(__name__)
 

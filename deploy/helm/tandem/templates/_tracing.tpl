@@ -1,6 +1,6 @@
 {{/*
 OpenTelemetry: the standard OTEL_* variables both services read (the gateway
-in go-gateway/internal/telemetry, the core in tandem/telemetry.py). Both
+in go-gateway/internal/telemetry, the core in tandem/ops/telemetry.py). Both
 export OTLP over gRPC; tracing stays off unless an endpoint is set.
 */}}
 

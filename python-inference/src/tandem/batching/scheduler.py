@@ -41,10 +41,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 from tandem.batching.planner import BatchLimits, plan_batch
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.logs import request_id_var
-from tandem.metrics import CoreMetrics
+from tandem.ops.logs import request_id_var
+from tandem.ops.metrics import CoreMetrics
 from tandem.worker_health import WorkerBeats
 
 log = logging.getLogger(__name__)

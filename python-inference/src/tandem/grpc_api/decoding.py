@@ -24,7 +24,7 @@ from google.protobuf import empty_pb2, unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 
-from tandem.inference.v1 import inference_pb2 as pb
+from tandem.contract.v1 import embedding_pb2 as pb
 
 _LENGTH_DELIMITED = 2
 

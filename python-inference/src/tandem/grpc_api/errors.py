@@ -14,6 +14,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import (
     CoreError,
     DeadlineExceeded,
@@ -23,7 +24,6 @@ from tandem.errors import (
     Unavailable,
     reason_name,
 )
-from tandem.inference.v1 import inference_pb2 as pb
 
 # The ErrorInfo domain: the service's full name, as AIP-193 asks, so a caller
 # can tell the core's reasons from those of a proxy on the way.

@@ -9,12 +9,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.grpc_api.decoding import read_embed_request
 from tandem.grpc_api.servicer import EmbeddingServicer
 from tandem.grpc_api.tracing import RpcSpans
-from tandem.inference.v1 import inference_pb2 as pb
 from tandem.lifecycle import Lifecycle
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.settings import Settings
 
 EMBEDDING_SERVICE = pb.DESCRIPTOR.services_by_name["EmbeddingService"].full_name

@@ -7,16 +7,16 @@ import dataclasses
 
 import grpc
 
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 from tandem.errors import CoreError, InvalidInput
 from tandem.grpc_api.decoding import RawEmbedRequest, UndecodableRequest
 from tandem.grpc_api.errors import to_grpc_status
 from tandem.grpc_api.tracing import RpcSpans, record_failure
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
 from tandem.lifecycle import Lifecycle
-from tandem.logs import accept_request_id, request_id_var
-from tandem.metrics import CoreMetrics
-from tandem.request_log import track_request
+from tandem.ops.logs import accept_request_id, request_id_var
+from tandem.ops.metrics import CoreMetrics
+from tandem.ops.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
 REQUEST_ID_KEY = "x-request-id"

@@ -29,10 +29,10 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.http_api.decoding import Utf8CheckedRoute
 from tandem.http_api.deps import get_context
 from tandem.http_api.errors import error_response
-from tandem.inference.v1 import inference_pb2 as pb
 
 # X-Timeout-Ms bounds, as the route declares them (a value outside is refused
 # there with 400; until then the body read uses the default timeout).

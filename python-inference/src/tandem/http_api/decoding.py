@@ -20,8 +20,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import InvalidInput
-from tandem.inference.v1 import inference_pb2 as pb
 
 # Bytes that are not UTF-8, decoded with errors="surrogateescape", become
 # U+DC80..U+DCFF: the markers this module looks for.

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tandem.lifecycle import Lifecycle
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbeddingService
 
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import (
     CoreError,
     DeadlineExceeded,
@@ -26,7 +27,6 @@ from tandem.errors import (
     Unavailable,
     json_code,
 )
-from tandem.inference.v1 import inference_pb2 as pb
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.http_api.errors import error_response
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.logs import accept_request_id, request_id_var
+from tandem.ops.logs import accept_request_id, request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
 

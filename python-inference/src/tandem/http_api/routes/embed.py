@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from tandem.http_api.admission import MAX_TIMEOUT_MS, AdmittedRoute, request_deadline
 from tandem.http_api.deps import ContextDep, ServiceDep
 from tandem.http_api.schemas import EmbedBody, EmbedReply, ErrorReply, ModelReply
-from tandem.request_log import track_request
+from tandem.ops.request_log import track_request
 from tandem.service import EmbedCommand, EmbedResult, Truncation
 
 # AdmittedRoute: POST /v1/embed is admitted by its body size before the body is read.

@@ -23,7 +23,6 @@ from typing import Any
 
 import uvicorn
 
-from tandem import cgroups
 from tandem.admission import AdmissionGate, AdmissionLimits
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
@@ -33,14 +32,15 @@ from tandem.http_api.app import ApiLimits, create_app
 from tandem.http_api.deps import AppContext
 from tandem.http_api.metrics_app import create_metrics_app
 from tandem.lifecycle import Lifecycle
-from tandem.loop_monitor import monitor_event_loop
-from tandem.metrics import CoreMetrics
 from tandem.model.interface import Model, Session
 from tandem.model.manifest import ModelManifest
 from tandem.model.minilm import EmbedOptions, MiniLMEmbedding
+from tandem.ops import cgroups
+from tandem.ops.loop_monitor import monitor_event_loop
+from tandem.ops.metrics import CoreMetrics
+from tandem.ops.telemetry import Tracing, setup_tracing
 from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
 from tandem.settings import Settings
-from tandem.telemetry import Tracing, setup_tracing
 from tandem.worker_health import HealthPolicy, WorkerWatchdog
 
 log = logging.getLogger(__name__)

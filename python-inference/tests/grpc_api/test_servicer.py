@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from support import RunningCore, core_settings
 
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.inference.v1 import inference_pb2_grpc as pb_grpc
+from tandem.contract.v1 import embedding_pb2 as pb
+from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def _error(call: Any) -> tuple[grpc.StatusCode, int | None, str | None]:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            assert info.domain == "tandem.inference.v1.EmbeddingService", info
+            assert info.domain == "tandem.contract.v1.EmbeddingService", info
             reason = pb.ErrorReason.Value(info.reason)
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
@@ -200,7 +200,7 @@ def test_an_already_tiny_deadline_is_answered_deadline_exceeded(
     )
 
 
-@pytest.mark.parametrize("service", ["", "tandem.inference.v1.EmbeddingService", "liveness"])
+@pytest.mark.parametrize("service", ["", "tandem.contract.v1.EmbeddingService", "liveness"])
 def test_health_services_report_serving(channel: grpc.Channel, service: str) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
@@ -217,7 +217,7 @@ def test_unknown_health_service_is_not_found(channel: grpc.Channel) -> None:
 def _raw_embed(channel: grpc.Channel) -> Any:
     """Embed with a hand-encoded request: lets a test put any bytes on the wire."""
     return channel.unary_unary(
-        "/tandem.inference.v1.EmbeddingService/Embed",
+        "/tandem.contract.v1.EmbeddingService/Embed",
         request_serializer=lambda raw: raw,
         response_deserializer=pb.EmbedResponse.FromString,
     )

@@ -16,7 +16,7 @@ being installed globally, so several cores can run in one test process.
 Context propagation is W3C trace context plus baggage.
 
 Spans the core makes (docs/core.md):
-- the gRPC server span (``/tandem.inference.v1.EmbeddingService/Embed``,
+- the gRPC server span (``/tandem.contract.v1.EmbeddingService/Embed``,
   started by the servicer: grpc_api/tracing.py says why not an interceptor)
   and the HTTP server span (``POST /v1/embed``), continuing the caller's trace;
 - children of it: ``tandem.tokenize``, ``tandem.queue`` (enqueue -> first batch

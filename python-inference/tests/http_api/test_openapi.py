@@ -10,8 +10,8 @@ import pytest
 from tandem.http_api.app import ApiLimits, create_app
 from tandem.http_api.deps import AppContext
 from tandem.lifecycle import Lifecycle
-from tandem.logs import _SAFE_REQUEST_ID, accept_request_id
-from tandem.metrics import CoreMetrics
+from tandem.ops.logs import _SAFE_REQUEST_ID, accept_request_id
+from tandem.ops.metrics import CoreMetrics
 from tandem.settings import Settings
 
 

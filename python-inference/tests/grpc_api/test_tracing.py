@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tandem.grpc_api.tracing import RpcSpans, record_failure
 
-SERVICE = "tandem.inference.v1.EmbeddingService"
+SERVICE = "tandem.contract.v1.EmbeddingService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 

@@ -13,7 +13,7 @@ import pytest
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
 from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem import cgroups
+from tandem.ops import cgroups
 
 
 def _write(path: Path, text: str) -> None:

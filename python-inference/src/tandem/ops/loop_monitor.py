@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 
 INTERVAL_S = 0.05
 

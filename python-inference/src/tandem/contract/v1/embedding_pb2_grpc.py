@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from tandem.inference.v1 import inference_pb2 as tandem_dot_inference_dot_v1_dot_inference__pb2
+from tandem.contract.v1 import embedding_pb2 as tandem_dot_contract_dot_v1_dot_embedding__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in tandem/inference/v1/inference_pb2_grpc.py depends on'
+        + ' but the generated code in tandem/contract/v1/embedding_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,14 +36,14 @@ class EmbeddingServiceStub:
             channel: A grpc.Channel.
         """
         self.Embed = channel.unary_unary(
-                '/tandem.inference.v1.EmbeddingService/Embed',
-                request_serializer=tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
-                response_deserializer=tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
+                '/tandem.contract.v1.EmbeddingService/Embed',
+                request_serializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedResponse.FromString,
                 _registered_method=True)
         self.GetModelInfo = channel.unary_unary(
-                '/tandem.inference.v1.EmbeddingService/GetModelInfo',
-                request_serializer=tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoRequest.SerializeToString,
-                response_deserializer=tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoResponse.FromString,
+                '/tandem.contract.v1.EmbeddingService/GetModelInfo',
+                request_serializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
 
 
@@ -77,19 +77,19 @@ def add_EmbeddingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Embed': grpc.unary_unary_rpc_method_handler(
                     servicer.Embed,
-                    request_deserializer=tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedRequest.FromString,
-                    response_serializer=tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedResponse.SerializeToString,
+                    request_deserializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedRequest.FromString,
+                    response_serializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedResponse.SerializeToString,
             ),
             'GetModelInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelInfo,
-                    request_deserializer=tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoRequest.FromString,
-                    response_serializer=tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoResponse.SerializeToString,
+                    request_deserializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'tandem.inference.v1.EmbeddingService', rpc_method_handlers)
+            'tandem.contract.v1.EmbeddingService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('tandem.inference.v1.EmbeddingService', rpc_method_handlers)
+    server.add_registered_method_handlers('tandem.contract.v1.EmbeddingService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -111,9 +111,9 @@ class EmbeddingService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/tandem.inference.v1.EmbeddingService/Embed',
-            tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
-            tandem_dot_inference_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
+            '/tandem.contract.v1.EmbeddingService/Embed',
+            tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedRequest.SerializeToString,
+            tandem_dot_contract_dot_v1_dot_embedding__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -138,9 +138,9 @@ class EmbeddingService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/tandem.inference.v1.EmbeddingService/GetModelInfo',
-            tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoRequest.SerializeToString,
-            tandem_dot_inference_dot_v1_dot_inference__pb2.GetModelInfoResponse.FromString,
+            '/tandem.contract.v1.EmbeddingService/GetModelInfo',
+            tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoRequest.SerializeToString,
+            tandem_dot_contract_dot_v1_dot_embedding__pb2.GetModelInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@
 //   - Every error status carries a `google.rpc.ErrorInfo` detail whose
 //     `reason` is the name of an `ErrorReason` value (for example
 //     "ERROR_REASON_TOO_MANY_TEXTS", the AIP-193 convention) and whose
-//     `domain` is "tandem.inference.v1.EmbeddingService". Callers switch on
+//     `domain` is "tandem.contract.v1.EmbeddingService". Callers switch on
 //     the reason, never on the status message, which is for logs.
 //   - Invalid input is answered with INVALID_ARGUMENT. The status carries a
 //     `google.rpc.BadRequest` detail whose field violations name the offending
@@ -24,7 +24,7 @@
 //     UNAVAILABLE, which callers may retry on another backend.
 //
 // Health is served with the standard `grpc.health.v1.Health` service:
-//   - "" (overall) and "tandem.inference.v1.EmbeddingService": SERVING only
+//   - "" (overall) and "tandem.contract.v1.EmbeddingService": SERVING only
 //     when the model is loaded, warmed up, and the process is not draining.
 //   - "liveness": SERVING while the process and its event loop respond.
 
@@ -32,9 +32,9 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v7.35.1
-// source: tandem/inference/v1/inference.proto
+// source: tandem/contract/v1/embedding.proto
 
-package inferencev1
+package contractv1
 
 import (
 	context "context"
@@ -49,8 +49,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EmbeddingService_Embed_FullMethodName        = "/tandem.inference.v1.EmbeddingService/Embed"
-	EmbeddingService_GetModelInfo_FullMethodName = "/tandem.inference.v1.EmbeddingService/GetModelInfo"
+	EmbeddingService_Embed_FullMethodName        = "/tandem.contract.v1.EmbeddingService/Embed"
+	EmbeddingService_GetModelInfo_FullMethodName = "/tandem.contract.v1.EmbeddingService/GetModelInfo"
 )
 
 // EmbeddingServiceClient is the client API for EmbeddingService service.
@@ -194,7 +194,7 @@ func _EmbeddingService_GetModelInfo_Handler(srv interface{}, ctx context.Context
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var EmbeddingService_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "tandem.inference.v1.EmbeddingService",
+	ServiceName: "tandem.contract.v1.EmbeddingService",
 	HandlerType: (*EmbeddingServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
@@ -207,5 +207,5 @@ var EmbeddingService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "tandem/inference/v1/inference.proto",
+	Metadata: "tandem/contract/v1/embedding.proto",
 }

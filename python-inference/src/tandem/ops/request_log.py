@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import CoreError, json_code
-from tandem.inference.v1 import inference_pb2 as pb
-from tandem.metrics import CoreMetrics
+from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbedResult
 
 log = logging.getLogger("tandem.access")

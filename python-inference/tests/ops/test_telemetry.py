@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
-from tandem.metrics import CoreMetrics
-from tandem.telemetry import setup_tracing, tracing_wanted
+from tandem.ops.metrics import CoreMetrics
+from tandem.ops.telemetry import setup_tracing, tracing_wanted
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@
 //   - Every error status carries a `google.rpc.ErrorInfo` detail whose
 //     `reason` is the name of an `ErrorReason` value (for example
 //     "ERROR_REASON_TOO_MANY_TEXTS", the AIP-193 convention) and whose
-//     `domain` is "tandem.inference.v1.EmbeddingService". Callers switch on
+//     `domain` is "tandem.contract.v1.EmbeddingService". Callers switch on
 //     the reason, never on the status message, which is for logs.
 //   - Invalid input is answered with INVALID_ARGUMENT. The status carries a
 //     `google.rpc.BadRequest` detail whose field violations name the offending
@@ -24,7 +24,7 @@
 //     UNAVAILABLE, which callers may retry on another backend.
 //
 // Health is served with the standard `grpc.health.v1.Health` service:
-//   - "" (overall) and "tandem.inference.v1.EmbeddingService": SERVING only
+//   - "" (overall) and "tandem.contract.v1.EmbeddingService": SERVING only
 //     when the model is loaded, warmed up, and the process is not draining.
 //   - "liveness": SERVING while the process and its event loop respond.
 
@@ -32,9 +32,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v7.35.1
-// source: tandem/inference/v1/inference.proto
+// source: tandem/contract/v1/embedding.proto
 
-package inferencev1
+package contractv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -92,11 +92,11 @@ func (x TruncationPolicy) String() string {
 }
 
 func (TruncationPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_tandem_inference_v1_inference_proto_enumTypes[0].Descriptor()
+	return file_tandem_contract_v1_embedding_proto_enumTypes[0].Descriptor()
 }
 
 func (TruncationPolicy) Type() protoreflect.EnumType {
-	return &file_tandem_inference_v1_inference_proto_enumTypes[0]
+	return &file_tandem_contract_v1_embedding_proto_enumTypes[0]
 }
 
 func (x TruncationPolicy) Number() protoreflect.EnumNumber {
@@ -105,7 +105,7 @@ func (x TruncationPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TruncationPolicy.Descriptor instead.
 func (TruncationPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{0}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{0}
 }
 
 // ErrorReason is why the core refused or failed a call: the stable error codes
@@ -243,11 +243,11 @@ func (x ErrorReason) String() string {
 }
 
 func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_tandem_inference_v1_inference_proto_enumTypes[1].Descriptor()
+	return file_tandem_contract_v1_embedding_proto_enumTypes[1].Descriptor()
 }
 
 func (ErrorReason) Type() protoreflect.EnumType {
-	return &file_tandem_inference_v1_inference_proto_enumTypes[1]
+	return &file_tandem_contract_v1_embedding_proto_enumTypes[1]
 }
 
 func (x ErrorReason) Number() protoreflect.EnumNumber {
@@ -256,7 +256,7 @@ func (x ErrorReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorReason.Descriptor instead.
 func (ErrorReason) EnumDescriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{1}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{1}
 }
 
 // EmbedRequest is a batch of texts to embed with one model.
@@ -273,14 +273,14 @@ type EmbedRequest struct {
 	// vector.
 	Normalize *bool `protobuf:"varint,3,opt,name=normalize,proto3,oneof" json:"normalize,omitempty"`
 	// What to do with texts longer than the model's maximum sequence length.
-	Truncation    TruncationPolicy `protobuf:"varint,4,opt,name=truncation,proto3,enum=tandem.inference.v1.TruncationPolicy" json:"truncation,omitempty"`
+	Truncation    TruncationPolicy `protobuf:"varint,4,opt,name=truncation,proto3,enum=tandem.contract.v1.TruncationPolicy" json:"truncation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EmbedRequest) Reset() {
 	*x = EmbedRequest{}
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[0]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +292,7 @@ func (x *EmbedRequest) String() string {
 func (*EmbedRequest) ProtoMessage() {}
 
 func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[0]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +305,7 @@ func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
 func (*EmbedRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{0}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *EmbedRequest) GetTexts() []string {
@@ -353,7 +353,7 @@ type Embedding struct {
 
 func (x *Embedding) Reset() {
 	*x = Embedding{}
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[1]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +365,7 @@ func (x *Embedding) String() string {
 func (*Embedding) ProtoMessage() {}
 
 func (x *Embedding) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[1]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +378,7 @@ func (x *Embedding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
 func (*Embedding) Descriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{1}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Embedding) GetValues() []float32 {
@@ -417,7 +417,7 @@ type EmbedResponse struct {
 
 func (x *EmbedResponse) Reset() {
 	*x = EmbedResponse{}
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[2]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +429,7 @@ func (x *EmbedResponse) String() string {
 func (*EmbedResponse) ProtoMessage() {}
 
 func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[2]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +442,7 @@ func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
 func (*EmbedResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{2}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EmbedResponse) GetModel() string {
@@ -475,7 +475,7 @@ type GetModelInfoRequest struct {
 
 func (x *GetModelInfoRequest) Reset() {
 	*x = GetModelInfoRequest{}
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[3]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +487,7 @@ func (x *GetModelInfoRequest) String() string {
 func (*GetModelInfoRequest) ProtoMessage() {}
 
 func (x *GetModelInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[3]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +500,7 @@ func (x *GetModelInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetModelInfoRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{3}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{3}
 }
 
 // GetModelInfoResponse describes the served model and the core's limits.
@@ -527,7 +527,7 @@ type GetModelInfoResponse struct {
 
 func (x *GetModelInfoResponse) Reset() {
 	*x = GetModelInfoResponse{}
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[4]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +539,7 @@ func (x *GetModelInfoResponse) String() string {
 func (*GetModelInfoResponse) ProtoMessage() {}
 
 func (x *GetModelInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_inference_v1_inference_proto_msgTypes[4]
+	mi := &file_tandem_contract_v1_embedding_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +552,7 @@ func (x *GetModelInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetModelInfoResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_inference_v1_inference_proto_rawDescGZIP(), []int{4}
+	return file_tandem_contract_v1_embedding_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetModelInfoResponse) GetModelId() string {
@@ -604,17 +604,17 @@ func (x *GetModelInfoResponse) GetPrecision() string {
 	return ""
 }
 
-var File_tandem_inference_v1_inference_proto protoreflect.FileDescriptor
+var File_tandem_contract_v1_embedding_proto protoreflect.FileDescriptor
 
-const file_tandem_inference_v1_inference_proto_rawDesc = "" +
+const file_tandem_contract_v1_embedding_proto_rawDesc = "" +
 	"\n" +
-	"#tandem/inference/v1/inference.proto\x12\x13tandem.inference.v1\"\xb2\x01\n" +
+	"\"tandem/contract/v1/embedding.proto\x12\x12tandem.contract.v1\"\xb1\x01\n" +
 	"\fEmbedRequest\x12\x14\n" +
 	"\x05texts\x18\x01 \x03(\tR\x05texts\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12!\n" +
-	"\tnormalize\x18\x03 \x01(\bH\x00R\tnormalize\x88\x01\x01\x12E\n" +
+	"\tnormalize\x18\x03 \x01(\bH\x00R\tnormalize\x88\x01\x01\x12D\n" +
 	"\n" +
-	"truncation\x18\x04 \x01(\x0e2%.tandem.inference.v1.TruncationPolicyR\n" +
+	"truncation\x18\x04 \x01(\x0e2$.tandem.contract.v1.TruncationPolicyR\n" +
 	"truncationB\f\n" +
 	"\n" +
 	"_normalize\"b\n" +
@@ -622,11 +622,11 @@ const file_tandem_inference_v1_inference_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\x02R\x06values\x12\x1f\n" +
 	"\vtoken_count\x18\x02 \x01(\rR\n" +
 	"tokenCount\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x88\x01\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x87\x01\n" +
 	"\rEmbedResponse\x12\x14\n" +
-	"\x05model\x18\x01 \x01(\tR\x05model\x12>\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12=\n" +
 	"\n" +
-	"embeddings\x18\x02 \x03(\v2\x1e.tandem.inference.v1.EmbeddingR\n" +
+	"embeddings\x18\x02 \x03(\v2\x1d.tandem.contract.v1.EmbeddingR\n" +
 	"embeddings\x12!\n" +
 	"\ftotal_tokens\x18\x03 \x01(\x04R\vtotalTokens\"\x15\n" +
 	"\x13GetModelInfoRequest\"\xff\x01\n" +
@@ -664,41 +664,41 @@ const file_tandem_inference_v1_inference_proto_rawDesc = "" +
 	"\x19ERROR_REASON_BODY_TIMEOUT\x10\x10\x12\x1a\n" +
 	"\x16ERROR_REASON_NOT_FOUND\x10\x11\x12#\n" +
 	"\x1fERROR_REASON_METHOD_NOT_ALLOWED\x10\x12\x12\x1b\n" +
-	"\x17ERROR_REASON_HTTP_ERROR\x10\x132\xc7\x01\n" +
-	"\x10EmbeddingService\x12N\n" +
-	"\x05Embed\x12!.tandem.inference.v1.EmbedRequest\x1a\".tandem.inference.v1.EmbedResponse\x12c\n" +
-	"\fGetModelInfo\x12(.tandem.inference.v1.GetModelInfoRequest\x1a).tandem.inference.v1.GetModelInfoResponseBSZQgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/inference/v1;inferencev1b\x06proto3"
+	"\x17ERROR_REASON_HTTP_ERROR\x10\x132\xc3\x01\n" +
+	"\x10EmbeddingService\x12L\n" +
+	"\x05Embed\x12 .tandem.contract.v1.EmbedRequest\x1a!.tandem.contract.v1.EmbedResponse\x12a\n" +
+	"\fGetModelInfo\x12'.tandem.contract.v1.GetModelInfoRequest\x1a(.tandem.contract.v1.GetModelInfoResponseBQZOgithub.com/tandem-inference/tandem/go-gateway/gen/tandem/contract/v1;contractv1b\x06proto3"
 
 var (
-	file_tandem_inference_v1_inference_proto_rawDescOnce sync.Once
-	file_tandem_inference_v1_inference_proto_rawDescData []byte
+	file_tandem_contract_v1_embedding_proto_rawDescOnce sync.Once
+	file_tandem_contract_v1_embedding_proto_rawDescData []byte
 )
 
-func file_tandem_inference_v1_inference_proto_rawDescGZIP() []byte {
-	file_tandem_inference_v1_inference_proto_rawDescOnce.Do(func() {
-		file_tandem_inference_v1_inference_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_tandem_inference_v1_inference_proto_rawDesc), len(file_tandem_inference_v1_inference_proto_rawDesc)))
+func file_tandem_contract_v1_embedding_proto_rawDescGZIP() []byte {
+	file_tandem_contract_v1_embedding_proto_rawDescOnce.Do(func() {
+		file_tandem_contract_v1_embedding_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_tandem_contract_v1_embedding_proto_rawDesc), len(file_tandem_contract_v1_embedding_proto_rawDesc)))
 	})
-	return file_tandem_inference_v1_inference_proto_rawDescData
+	return file_tandem_contract_v1_embedding_proto_rawDescData
 }
 
-var file_tandem_inference_v1_inference_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tandem_inference_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
-var file_tandem_inference_v1_inference_proto_goTypes = []any{
-	(TruncationPolicy)(0),        // 0: tandem.inference.v1.TruncationPolicy
-	(ErrorReason)(0),             // 1: tandem.inference.v1.ErrorReason
-	(*EmbedRequest)(nil),         // 2: tandem.inference.v1.EmbedRequest
-	(*Embedding)(nil),            // 3: tandem.inference.v1.Embedding
-	(*EmbedResponse)(nil),        // 4: tandem.inference.v1.EmbedResponse
-	(*GetModelInfoRequest)(nil),  // 5: tandem.inference.v1.GetModelInfoRequest
-	(*GetModelInfoResponse)(nil), // 6: tandem.inference.v1.GetModelInfoResponse
+var file_tandem_contract_v1_embedding_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_tandem_contract_v1_embedding_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_tandem_contract_v1_embedding_proto_goTypes = []any{
+	(TruncationPolicy)(0),        // 0: tandem.contract.v1.TruncationPolicy
+	(ErrorReason)(0),             // 1: tandem.contract.v1.ErrorReason
+	(*EmbedRequest)(nil),         // 2: tandem.contract.v1.EmbedRequest
+	(*Embedding)(nil),            // 3: tandem.contract.v1.Embedding
+	(*EmbedResponse)(nil),        // 4: tandem.contract.v1.EmbedResponse
+	(*GetModelInfoRequest)(nil),  // 5: tandem.contract.v1.GetModelInfoRequest
+	(*GetModelInfoResponse)(nil), // 6: tandem.contract.v1.GetModelInfoResponse
 }
-var file_tandem_inference_v1_inference_proto_depIdxs = []int32{
-	0, // 0: tandem.inference.v1.EmbedRequest.truncation:type_name -> tandem.inference.v1.TruncationPolicy
-	3, // 1: tandem.inference.v1.EmbedResponse.embeddings:type_name -> tandem.inference.v1.Embedding
-	2, // 2: tandem.inference.v1.EmbeddingService.Embed:input_type -> tandem.inference.v1.EmbedRequest
-	5, // 3: tandem.inference.v1.EmbeddingService.GetModelInfo:input_type -> tandem.inference.v1.GetModelInfoRequest
-	4, // 4: tandem.inference.v1.EmbeddingService.Embed:output_type -> tandem.inference.v1.EmbedResponse
-	6, // 5: tandem.inference.v1.EmbeddingService.GetModelInfo:output_type -> tandem.inference.v1.GetModelInfoResponse
+var file_tandem_contract_v1_embedding_proto_depIdxs = []int32{
+	0, // 0: tandem.contract.v1.EmbedRequest.truncation:type_name -> tandem.contract.v1.TruncationPolicy
+	3, // 1: tandem.contract.v1.EmbedResponse.embeddings:type_name -> tandem.contract.v1.Embedding
+	2, // 2: tandem.contract.v1.EmbeddingService.Embed:input_type -> tandem.contract.v1.EmbedRequest
+	5, // 3: tandem.contract.v1.EmbeddingService.GetModelInfo:input_type -> tandem.contract.v1.GetModelInfoRequest
+	4, // 4: tandem.contract.v1.EmbeddingService.Embed:output_type -> tandem.contract.v1.EmbedResponse
+	6, // 5: tandem.contract.v1.EmbeddingService.GetModelInfo:output_type -> tandem.contract.v1.GetModelInfoResponse
 	4, // [4:6] is the sub-list for method output_type
 	2, // [2:4] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -706,28 +706,28 @@ var file_tandem_inference_v1_inference_proto_depIdxs = []int32{
 	0, // [0:2] is the sub-list for field type_name
 }
 
-func init() { file_tandem_inference_v1_inference_proto_init() }
-func file_tandem_inference_v1_inference_proto_init() {
-	if File_tandem_inference_v1_inference_proto != nil {
+func init() { file_tandem_contract_v1_embedding_proto_init() }
+func file_tandem_contract_v1_embedding_proto_init() {
+	if File_tandem_contract_v1_embedding_proto != nil {
 		return
 	}
-	file_tandem_inference_v1_inference_proto_msgTypes[0].OneofWrappers = []any{}
+	file_tandem_contract_v1_embedding_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_inference_v1_inference_proto_rawDesc), len(file_tandem_inference_v1_inference_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_contract_v1_embedding_proto_rawDesc), len(file_tandem_contract_v1_embedding_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_tandem_inference_v1_inference_proto_goTypes,
-		DependencyIndexes: file_tandem_inference_v1_inference_proto_depIdxs,
-		EnumInfos:         file_tandem_inference_v1_inference_proto_enumTypes,
-		MessageInfos:      file_tandem_inference_v1_inference_proto_msgTypes,
+		GoTypes:           file_tandem_contract_v1_embedding_proto_goTypes,
+		DependencyIndexes: file_tandem_contract_v1_embedding_proto_depIdxs,
+		EnumInfos:         file_tandem_contract_v1_embedding_proto_enumTypes,
+		MessageInfos:      file_tandem_contract_v1_embedding_proto_msgTypes,
 	}.Build()
-	File_tandem_inference_v1_inference_proto = out.File
-	file_tandem_inference_v1_inference_proto_goTypes = nil
-	file_tandem_inference_v1_inference_proto_depIdxs = nil
+	File_tandem_contract_v1_embedding_proto = out.File
+	file_tandem_contract_v1_embedding_proto_goTypes = nil
+	file_tandem_contract_v1_embedding_proto_depIdxs = nil
 }

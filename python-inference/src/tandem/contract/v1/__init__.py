@@ -1,0 +1,1 @@
+"""Generated stubs of the shared contract (proto/tandem/contract): run `make proto`."""

@@ -1,1 +1,0 @@
-"""Generated stubs of the shared contract (proto/tandem/inference): run `make proto`."""
