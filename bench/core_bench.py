@@ -20,11 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-
-import numpy as np  # noqa: E402
-from harness import (  # noqa: E402
+import numpy as np
+from harness import (
     Budget,
     bench_main,
     machine,
@@ -37,13 +34,15 @@ from harness import (  # noqa: E402
     worker_batches,
     write_corpus,
 )
-from loadgen import LoadGenerator  # noqa: E402
-from stack import ManagedProcess, free_port  # noqa: E402
-from tandem.capacity import CapacityInputs, plan_capacity  # noqa: E402
-from tandem.model.manifest import GraphCapacity, ModelManifest  # noqa: E402
-from tandem.model.runtime import OnnxEncoder  # noqa: E402
-from tandem.model.tokenizer import TextTokenizer  # noqa: E402
-from tandem.settings import Settings  # noqa: E402
+from loadgen import LoadGenerator
+from tandem.capacity import CapacityInputs, plan_capacity
+from tandem.model.manifest import GraphCapacity, ModelManifest
+from tandem.model.runtime import OnnxEncoder
+from tandem.model.tokenizer import TextTokenizer
+from tandem.settings import Settings
+from tandem_devkit.stack import ManagedProcess, free_port
+
+REPO = Path(__file__).resolve().parent.parent
 
 CORPUS_SIZE = 1024
 MIB = 1 << 20

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: starting services, reading their numbers, rows.
 
-Every service runs on 127.0.0.1 on free ports, started with scripts/stack.py
+Every service runs on 127.0.0.1 on free ports, started with tandem_devkit.stack
 (the launcher behind `make run`).
 """
 
@@ -12,21 +12,20 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+import httpx
+from loadgen import LoadGenerator, LoadResult, percentile, probe_latency
+from tandem.model.manifest import ModelManifest
+from tandem.model.tokenizer import TextTokenizer
+from tandem_devkit.reference import reference_file
+from tandem_devkit.stack import ManagedProcess, StackPorts, core_process, gateway_process
 
-import httpx  # noqa: E402
-from loadgen import LoadGenerator, LoadResult, percentile, probe_latency  # noqa: E402
-from stack import ManagedProcess, StackPorts, core_process, gateway_process  # noqa: E402
-from tandem.model.manifest import ModelManifest  # noqa: E402
-from tandem.model.tokenizer import TextTokenizer  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def bench_main(
     parser.add_argument(
         "--reference",
         type=Path,
-        default=REPO.parent / "shared" / "reference" / "minilm-embeddings.json",
+        default=reference_file(),
     )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / f"{name}.md")
     parser.add_argument("--log-dir", type=Path, default=REPO / ".cache" / "bench")

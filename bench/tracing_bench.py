@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    REPO,
     bench_main,
     corpus_load,
     cpu_seconds,
@@ -30,7 +29,8 @@ from harness import (
     start_gateway,
 )
 from loadgen import LoadGenerator
-from stack import ManagedProcess, StackPorts, free_port
+from tandem_devkit import otlp_receiver
+from tandem_devkit.stack import ManagedProcess, StackPorts, free_port
 
 # Each mode: the sampler, and its argument (None = tracing off).
 MODES: dict[str, tuple[str, str] | None] = {
@@ -50,7 +50,7 @@ async def one_stack(
         port = free_port()
         receiver = ManagedProcess(
             name="otlp-receiver",
-            argv=[sys.executable, str(REPO / "scripts" / "otlp_receiver.py"), "--port", str(port)],
+            argv=[sys.executable, otlp_receiver.__file__, "--port", str(port)],
             env={},
             ready_url="",
             log_path=args.log_dir / "tracing" / "receiver.log",

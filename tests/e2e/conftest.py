@@ -1,6 +1,6 @@
 """End-to-end fixtures: the real cores and the real gateway as separate processes.
 
-They are started with scripts/stack.py, the launcher behind `make run`, on
+They are started with tandem_devkit.stack, the launcher behind `make run`, on
 free loopback ports; logs go to tests/e2e/.logs/. The session's stack serves
 both models (one core per precision, one gateway pool each), like `make run`;
 ``stack.core`` is the fp32 core, which the single-model tests use. It is
@@ -9,20 +9,14 @@ stopped with SIGTERM at the end and every process must exit 0.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from stack import (  # noqa: E402
+from tandem_devkit.reference import load_reference
+from tandem_devkit.stack import (
     PRECISIONS,
     CorePorts,
     ManagedProcess,
@@ -33,6 +27,7 @@ from stack import (  # noqa: E402
     served_model,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 LOG_ROOT = Path(__file__).resolve().parent / ".logs"
 
 
@@ -55,12 +50,10 @@ def gateway_bin(pytestconfig: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def reference() -> dict[str, Any]:
     """Vectors made with the official sentence-transformers pipeline (../shared)."""
-    default = REPO.parent / "shared" / "reference" / "minilm-embeddings.json"
-    path = Path(os.environ.get("TANDEM_REFERENCE_FILE", default))
-    if not path.exists():
-        pytest.fail(f"reference vectors not found at {path}; set TANDEM_REFERENCE_FILE")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    try:
+        return load_reference()
+    except FileNotFoundError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from stack import StackPorts, core_process, gateway_process
 from tandem.model.manifest import ModelManifest
 from tandem.process import plan_for
 from tandem.settings import Settings
+from tandem_devkit.stack import StackPorts, core_process, gateway_process
 
 from .conftest import Stack
 from .tcp_proxy import SwitchableProxy

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from stack import StackPorts, core_process, http_status
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
+from tandem_devkit.stack import StackPorts, core_process, http_status
 
 TEXTS = [f"sentence number {i} about draining a server gracefully" for i in range(64)]
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
-from stack import StackPorts, core_process, free_port, gateway_process, http_status
+from tandem_devkit.stack import StackPorts, core_process, free_port, gateway_process, http_status
 
 from .conftest import Stack
 

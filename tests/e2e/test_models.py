@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from stack import precision_core
+from tandem_devkit.stack import precision_core
 
 from .conftest import Stack
 

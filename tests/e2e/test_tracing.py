@@ -17,14 +17,19 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
-from stack import ManagedProcess, StackPorts, core_process, gateway_process
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.contract.v1 import embedding_pb2_grpc as pb_grpc
+from tandem_devkit.otlp_receiver import OtlpReceiver, ReceivedSpan, in_trace
+from tandem_devkit.stack import ManagedProcess, StackPorts, core_process, gateway_process
+from tandem_devkit.trace_shape import (
+    CORE_SERVER_SPAN,
+    GATEWAY_SERVER_SPAN,
+    assert_request_chain,
+    batches_linking,
+    one_span,
+)
 
 MODEL = "all-MiniLM-L6-v2"
-CORE_SERVER_SPAN = "/tandem.contract.v1.EmbeddingService/Embed"
-GATEWAY_SERVER_SPAN = "POST /v1/embeddings"
 
 
 class TracedStack:
@@ -103,40 +108,12 @@ def _complete(trace_id: str, batches: int = 1) -> callable:  # type: ignore[vali
     return done
 
 
-def _one(spans: list[ReceivedSpan], trace_id: str, service: str, name: str) -> ReceivedSpan:
-    found = [s for s in in_trace(spans, trace_id) if s.service == service and s.name == name]
-    assert len(found) == 1, f"{service}:{name} in {trace_id}: {found}"
-    return found[0]
-
-
-def _assert_chain(spans: list[ReceivedSpan], trace_id: str) -> ReceivedSpan:
-    """gateway server -> gateway client -> core server -> core stages; returns core server."""
-    gateway_server = _one(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN)
-    assert gateway_server.kind == "server"
-    clients = [
-        s for s in in_trace(spans, trace_id)
-        if s.service == "tandem-gateway" and s.kind == "client"
-        and s.parent_span_id == gateway_server.span_id
-    ]  # fmt: skip
-    assert clients, "no gateway gRPC client span under the HTTP server span"
-    core_server = _one(spans, trace_id, "tandem-core", CORE_SERVER_SPAN)
-    assert core_server.kind == "server"
-    assert core_server.parent_span_id in {c.span_id for c in clients}
-    for stage in ("tandem.tokenize", "tandem.queue", "tandem.inference"):
-        assert _one(spans, trace_id, "tandem-core", stage).parent_span_id == core_server.span_id
-    return core_server
-
-
-def _batches_linking(spans: list[ReceivedSpan], trace_id: str, span_id: str) -> list[ReceivedSpan]:
-    return [s for s in spans if s.name == "tandem.batch" and (trace_id, span_id) in s.links]
-
-
 def test_single_request_is_one_trace_across_both_services(traced: TracedStack) -> None:
     reply = _embed(traced, "trace one sentence")
     trace_id = _trace_id(reply)
     spans = traced.receiver.wait_for(_complete(trace_id))
-    core_server = _assert_chain(spans, trace_id)
-    (batch,) = _batches_linking(spans, trace_id, core_server.span_id)
+    core_server = assert_request_chain(spans, trace_id)
+    (batch,) = batches_linking(spans, trace_id, core_server.span_id)
     assert batch.trace_id != trace_id  # a batch is its own trace, linked to its requests
     assert batch.attributes["tandem.batch.texts"] >= 1
     assert batch.attributes["tandem.model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -147,7 +124,7 @@ def test_single_request_is_one_trace_across_both_services(traced: TracedStack) -
     ):
         assert key in batch.attributes
     assert core_server.attributes["tandem.texts"] == 1
-    gateway_server = _one(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN)
+    gateway_server = one_span(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN)
     assert gateway_server.parent_span_id == ""  # the client sent no traceparent
 
 
@@ -157,33 +134,41 @@ def test_multi_text_request_links_every_batch_it_used(traced: TracedStack) -> No
     ]  # lengths spread: several batches
     trace_id = _trace_id(_embed(traced, texts))
     spans = traced.receiver.wait_for(_complete(trace_id))
-    core_server = _assert_chain(spans, trace_id)
-    batches = _batches_linking(spans, trace_id, core_server.span_id)
+    core_server = assert_request_chain(spans, trace_id)
+    batches = batches_linking(spans, trace_id, core_server.span_id)
     assert len(batches) >= 2
     assert sum(int(b.attributes["tandem.batch.texts"]) for b in batches) == 40
     assert core_server.attributes["tandem.texts"] == 40
 
 
 def test_concurrent_requests_share_batches_and_keep_their_own_traces(traced: TracedStack) -> None:
-    with ThreadPoolExecutor(16) as pool:
-        replies = list(
-            pool.map(lambda i: _embed(traced, f"concurrent request number {i}"), range(32))
-        )
-    trace_ids = [_trace_id(r) for r in replies]
-    assert len(set(trace_ids)) == 32  # one trace per request
+    # Whether two requests meet in one batch depends on timing: on a loaded
+    # 2-CPU machine the 16 client threads can arrive one by one and each find a
+    # free worker. Up to three bursts (bounded) give the batcher the chance;
+    # every burst must still keep one trace per request, linked to its batches.
+    shared: list[ReceivedSpan] = []
+    for _ in range(3):
+        with ThreadPoolExecutor(16) as pool:
+            replies = list(
+                pool.map(lambda i: _embed(traced, f"concurrent request number {i}"), range(32))
+            )
+        trace_ids = [_trace_id(r) for r in replies]
+        assert len(set(trace_ids)) == 32  # one trace per request
 
-    def all_arrived(spans: list[ReceivedSpan]) -> bool:
-        return all(_complete(t)(spans) for t in trace_ids)
+        def all_arrived(spans: list[ReceivedSpan], ids: list[str] = trace_ids) -> bool:
+            return all(_complete(t)(spans) for t in ids)
 
-    spans = traced.receiver.wait_for(all_arrived, timeout_s=30)
-    core_spans = {t: _assert_chain(spans, t) for t in trace_ids}
-    for trace_id, core_server in core_spans.items():
-        assert _batches_linking(spans, trace_id, core_server.span_id), trace_id
-    shared = [
-        b for b in spans
-        if b.name == "tandem.batch" and len({t for t, _ in b.links} & set(trace_ids)) >= 2
-    ]  # fmt: skip
-    assert shared, "no batch carried texts of two concurrent requests"
+        spans = traced.receiver.wait_for(all_arrived, timeout_s=30)
+        core_spans = {t: assert_request_chain(spans, t) for t in trace_ids}
+        for trace_id, core_server in core_spans.items():
+            assert batches_linking(spans, trace_id, core_server.span_id), trace_id
+        shared = [
+            b for b in spans
+            if b.name == "tandem.batch" and len({t for t, _ in b.links} & set(trace_ids)) >= 2
+        ]  # fmt: skip
+        if shared:
+            break
+    assert shared, "in three bursts of 32 concurrent requests no batch carried texts of two"
 
 
 def test_client_traceparent_is_continued(traced: TracedStack) -> None:
@@ -193,8 +178,8 @@ def test_client_traceparent_is_continued(traced: TracedStack) -> None:
     )
     assert _trace_id(reply) == trace_id
     spans = traced.receiver.wait_for(_complete(trace_id))
-    _assert_chain(spans, trace_id)
-    assert _one(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN).parent_span_id == parent
+    assert_request_chain(spans, trace_id)
+    assert one_span(spans, trace_id, "tandem-gateway", GATEWAY_SERVER_SPAN).parent_span_id == parent
 
 
 def test_core_continues_a_grpc_callers_trace(traced: TracedStack) -> None:
@@ -210,7 +195,7 @@ def test_core_continues_a_grpc_callers_trace(traced: TracedStack) -> None:
         return any(s.name == "tandem.inference" for s in in_trace(spans, trace_id))
 
     spans = traced.receiver.wait_for(arrived)
-    core_server = _one(spans, trace_id, "tandem-core", CORE_SERVER_SPAN)
+    core_server = one_span(spans, trace_id, "tandem-core", CORE_SERVER_SPAN)
     assert core_server.parent_span_id == parent
 
 

@@ -18,11 +18,11 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
-
-from tests.e2e.conftest import reference  # noqa: F401 - the same reference vectors fixture
+from tandem_devkit.reference import load_reference
 
 from .kube import PortForward, Release
 
@@ -48,6 +48,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--no-restore", action="store_true", help="leave values-e2e.yaml applied at the end"
     )
+
+
+@pytest.fixture(scope="session")
+def reference() -> dict[str, Any]:
+    """Vectors made with the official sentence-transformers pipeline (../shared)."""
+    try:
+        return load_reference()
+    except FileNotFoundError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")

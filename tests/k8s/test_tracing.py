@@ -1,8 +1,9 @@
 """A request in the cluster is one trace: gateway spans and core spans, connected.
 
-An OTLP receiver runs in a pod of the namespace (otlp_sink.py, in the core
-image), the release is upgraded to export to it (tracing.otlpEndpoint), and a
-request through the gateway must arrive as one trace whose parent/child edges
+An OTLP receiver runs in a pod of the namespace (tandem_devkit/otlp_receiver.py,
+the receiver every suite uses, run by the core image's Python), the release
+is upgraded to export to it (tracing.otlpEndpoint), and a request through
+the gateway must arrive as one trace whose parent/child edges
 cross from the gateway's HTTP span, through its gRPC client span, to the
 core's server span and its stage spans: the same chain the local suite checks
 (tests/e2e/test_tracing.py), here across pods.
@@ -10,15 +11,15 @@ core's server span and its stage spans: the same chain the local suite checks
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.e2e.test_tracing import _assert_chain
+from tandem_devkit import otlp_receiver
+from tandem_devkit.otlp_receiver import ReceivedSpan, parse_jsonl
+from tandem_devkit.trace_shape import assert_request_chain
 
 from .kube import (
     RESTRICTED_CONTAINER_SECURITY,
@@ -28,9 +29,11 @@ from .kube import (
     wait_for,
 )
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-HERE = Path(__file__).resolve().parent
 SINK = "e2e-otlp"
+# Listens on the pod's addresses; prints each span as a JSON line to the pod's log.
+RECEIVER_COMMAND = [
+    "python", "/otlp/otlp_receiver.py", "--host", "0.0.0.0", "--port", "4317", "--jsonl",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +46,7 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
         {
             "metadata": {"name": SINK},
             "data": {
-                "otlp_sink.py": (HERE / "otlp_sink.py").read_text(),
-                "otlp_receiver.py": (SCRIPTS / "otlp_receiver.py").read_text(),
+                "otlp_receiver.py": Path(otlp_receiver.__file__).read_text(),
             },
         },
     )
@@ -61,8 +63,7 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
                         "name": "sink",
                         "image": core.spec.containers[0].image,
                         "imagePullPolicy": "IfNotPresent",
-                        "command": ["python", "/otlp/otlp_sink.py"],
-                        "env": [{"name": "PYTHONPATH", "value": "/otlp"}],
+                        "command": RECEIVER_COMMAND,
                         "ports": [{"containerPort": 4317, "name": "otlp-grpc"}],
                         "readinessProbe": {"tcpSocket": {"port": 4317}, "periodSeconds": 1},
                         "resources": {
@@ -114,17 +115,8 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
             delete(SINK, r.namespace)
 
 
-def _spans(release: Release) -> list[object]:
-    from otlp_receiver import ReceivedSpan  # noqa: PLC0415 - scripts/ is on sys.path once tests.e2e is imported
-
-    log = release.core.read_namespaced_pod_log(SINK, release.namespace)
-    spans = []
-    for line in log.splitlines():
-        entry = json.loads(line)
-        if "trace_id" in entry:
-            entry["links"] = tuple(tuple(link) for link in entry["links"])
-            spans.append(ReceivedSpan(**entry))
-    return spans
+def _spans(release: Release) -> list[ReceivedSpan]:
+    return parse_jsonl(release.core.read_namespaced_pod_log(SINK, release.namespace))
 
 
 def test_a_request_is_one_trace_across_gateway_and_core_pods(traced: Release) -> None:
@@ -148,6 +140,6 @@ def test_a_request_is_one_trace_across_gateway_and_core_pods(traced: Release) ->
 
     # The exporters batch and flush every few seconds.
     spans = wait_for(f"trace {trace_id} from both services", arrived, 60)
-    core_server = _assert_chain(spans, trace_id)
+    core_server = assert_request_chain(spans, trace_id)
     mine = [s for s in spans if s.trace_id == trace_id]  # type: ignore[attr-defined]
     print(f"trace {trace_id}: {len(mine)} spans, core server span {core_server.name}")

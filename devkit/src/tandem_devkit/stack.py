@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]  # devkit/src/tandem_devkit/stack.py
 
 
 def free_port() -> int:
@@ -336,7 +336,7 @@ class TracePrinter:
     """An OTLP receiver on loopback that prints each finished request's trace."""
 
     def __init__(self) -> None:
-        from otlp_receiver import OtlpReceiver  # noqa: PLC0415 (needs grpcio: only with --traces)
+        from tandem_devkit.otlp_receiver import OtlpReceiver  # noqa: PLC0415 (needs grpcio: only with --traces)
 
         self._receiver = OtlpReceiver()
         self._printed: set[str] = set()
@@ -353,7 +353,7 @@ class TracePrinter:
         return self
 
     def print_new(self) -> None:
-        from otlp_receiver import format_trace  # noqa: PLC0415
+        from tandem_devkit.otlp_receiver import format_trace  # noqa: PLC0415
 
         spans = self._receiver.spans()
         settled = time.time_ns() - 1_000_000_000  # give the core's spans a second to arrive

@@ -1,13 +1,20 @@
-"""A small OTLP/gRPC trace receiver, built on opentelemetry-proto and grpcio.
+"""The one OTLP/gRPC trace receiver of the repo, built on opentelemetry-proto and grpcio.
 
 The services export to it exactly as they would to an OpenTelemetry Collector
-(`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:<port>`). The e2e tests read
-the spans back and check the trace's shape; `make run TRACES=1` prints each
-request's trace as a tree in the terminal (see `format_trace`).
+(`OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:<port>`). Its users:
+- tests/e2e reads the spans back in-process (`OtlpReceiver`) and checks the
+  trace's shape; `make run TRACES=1` prints each request's trace as a tree
+  (`format_trace`);
+- the tracing benchmark runs it as a process on loopback;
+- tests/k8s runs this very file in a pod (`--host 0.0.0.0 --jsonl`, shipped in
+  a ConfigMap) and reads the spans back from the pod's log (`parse_jsonl`).
+It imports nothing from Tandem, so it runs wherever grpcio and
+opentelemetry-proto are installed (the core's image has both).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -79,20 +86,31 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class OtlpReceiver:
-    """Collects spans exported over OTLP/gRPC to 127.0.0.1:<port>."""
+    """Collects spans exported over OTLP/gRPC to <host>:<port> (loopback by default).
 
-    def __init__(self, port: int = 0) -> None:
+    ``on_span``, when given, is also called with each span as it arrives.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        on_span: Callable[[ReceivedSpan], None] | None = None,
+    ) -> None:
         self._spans: list[ReceivedSpan] = []
         self._lock = threading.Lock()
+        self._on_span = on_span
+        self._host = host
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
             _TraceService(self._add), self._server
         )
-        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = "127.0.0.1" if self._host in ("0.0.0.0", "[::]") else self._host
+        return f"http://{host}:{self.port}"
 
     def __enter__(self) -> OtlpReceiver:
         self._server.start()
@@ -104,6 +122,8 @@ class OtlpReceiver:
     def _add(self, span: ReceivedSpan) -> None:
         with self._lock:
             self._spans.append(span)
+            if self._on_span is not None:
+                self._on_span(span)
 
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
@@ -128,6 +148,23 @@ class OtlpReceiver:
             f"spans did not arrive in {timeout_s} s; got {len(spans)}: "
             + ", ".join(sorted({f"{s.service}:{s.name}" for s in spans}))
         )
+
+
+def to_jsonl(span: ReceivedSpan) -> str:
+    """One span as one JSON line (what ``--jsonl`` prints)."""
+    return json.dumps(dataclasses.asdict(span), default=str)
+
+
+def parse_jsonl(text: str) -> list[ReceivedSpan]:
+    """The spans in ``--jsonl`` output; other lines (the listening notice) are skipped."""
+    spans = []
+    for line in text.splitlines():
+        entry = json.loads(line)
+        if "trace_id" not in entry:
+            continue
+        entry["links"] = tuple(tuple(link) for link in entry["links"])
+        spans.append(ReceivedSpan(**entry))
+    return spans
 
 
 def in_trace(spans: list[ReceivedSpan], trace_id: str) -> Iterator[ReceivedSpan]:
@@ -165,19 +202,22 @@ def format_trace(spans: list[ReceivedSpan], trace_id: str) -> str:
 
 
 def main() -> int:
-    """Serve on 127.0.0.1:<port> until SIGTERM/SIGINT; print how many spans arrived."""
+    """Serve until SIGTERM/SIGINT; print how many spans arrived (or, with --jsonl, each span)."""
     import argparse  # noqa: PLC0415
     import signal  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(description="collect OTLP/gRPC spans on loopback")
+    parser = argparse.ArgumentParser(description="collect OTLP/gRPC spans")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=4317)
+    parser.add_argument("--jsonl", action="store_true", help="print every span as a JSON line")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    receiver = OtlpReceiver(port=args.port)
+    on_span = (lambda span: print(to_jsonl(span), flush=True)) if args.jsonl else None
+    receiver = OtlpReceiver(port=args.port, host=args.host, on_span=on_span)
     with receiver:
-        print(f"listening on {receiver.endpoint}", flush=True)
+        print(json.dumps({"listening": f"{args.host}:{receiver.port}"}), flush=True)
         stop.wait()
     print(json.dumps({"spans": len(receiver.spans())}), flush=True)
     return 0
