@@ -30,6 +30,7 @@ type Metrics struct {
 	UpstreamCalls        *prometheus.CounterVec   // model, method, code
 	UpstreamCallDuration *prometheus.HistogramVec // model, method
 	UpstreamRetries      *prometheus.CounterVec   // model, method
+	UpstreamInFlight     *prometheus.GaugeVec     // model, method
 	UpstreamReady        *prometheus.GaugeVec     // model
 }
 
@@ -77,6 +78,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "upstream_retries_total",
 			Help: "Retry attempts made by the gRPC retry policy, by pool model and method.",
 		}, []string{"model", "method"}),
+		UpstreamInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "upstream_in_flight",
+			Help: "Calls to the model's core pool that have started and not yet ended (retries included), by pool model and method.",
+		}, []string{"model", "method"}),
 		UpstreamReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "upstream_ready",
 			Help: "1 when at least one core of the model's pool reported SERVING at the last readiness check, else 0.",
@@ -87,7 +92,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.HTTPInFlight, m.LimiterRejections,
 		m.EmbeddingInputs, m.EmbeddingTokens,
-		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries, m.UpstreamReady,
+		m.UpstreamCalls, m.UpstreamCallDuration, m.UpstreamRetries, m.UpstreamInFlight, m.UpstreamReady,
 	)
 	return m
 }

@@ -402,3 +402,41 @@ func closedPort(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// The in-flight gauge counts calls that are inside the core right now, per
+// pool, and returns to zero however the calls end (success or error).
+func TestInFlightGaugeCountsCallsInsideThePool(t *testing.T) {
+	core := fakecore.Start(t)
+	release := make(chan struct{})
+	var entered atomic.Int64
+	core.SetEmbed(func(ctx context.Context, req *contractv1.EmbedRequest) (*contractv1.EmbedResponse, error) {
+		n := entered.Add(1)
+		<-release
+		if n%2 == 0 {
+			return nil, status.Error(codes.InvalidArgument, "scripted failure")
+		}
+		return fakecore.DefaultEmbed(ctx, req)
+	})
+	c, m := newClient(t, testConfig(core.Addr))
+	gauge := m.UpstreamInFlight.WithLabelValues(upstream.DefaultPoolLabel, "Embed")
+
+	const calls = 4
+	done := make(chan error, calls)
+	for range calls {
+		go func() { _, err := embedOne(t.Context(), c); done <- err }()
+	}
+	deadline := time.Now().Add(eventually)
+	for entered.Load() < calls && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(gauge); got != calls {
+		t.Errorf("in flight while %d calls wait in the core = %v, want %d", calls, got, calls)
+	}
+	close(release)
+	for range calls {
+		<-done
+	}
+	if got := testutil.ToFloat64(gauge); got != 0 {
+		t.Errorf("in flight after every call ended = %v, want 0", got)
+	}
+}

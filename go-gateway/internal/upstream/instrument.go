@@ -18,16 +18,21 @@ import (
 type attemptsKey struct{}
 
 // metricsInterceptor records each call's final code, its duration (retries
-// included) and how many retries it took, labelled with the pool's model.
+// included) and how many retries it took, labelled with the pool's model, and
+// keeps the pool's in-flight gauge: the gateway's view of the demand on each
+// model, which a dashboard sets beside the cores' own queue wait.
 func metricsInterceptor(m *metrics.Metrics, pool string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		attempts := new(atomic.Int32)
 		ctx = context.WithValue(ctx, attemptsKey{}, attempts)
 		start := time.Now()
+		name := shortMethod(method)
+		inFlight := m.UpstreamInFlight.WithLabelValues(pool, name)
+		inFlight.Inc()
 
 		err := invoker(ctx, method, req, reply, cc, opts...)
 
-		name := shortMethod(method)
+		inFlight.Dec()
 		m.UpstreamCalls.WithLabelValues(pool, name, status.Code(err).String()).Inc()
 		m.UpstreamCallDuration.WithLabelValues(pool, name).Observe(time.Since(start).Seconds())
 		if n := attempts.Load(); n > 1 {
