@@ -285,3 +285,36 @@ async def test_a_non_finite_vector_fails_only_its_request(caplog: pytest.LogCapt
     assert metrics.registry.get_sample_value("tandem_core_non_finite_texts_total") == 1
     assert "non-finite" in caplog.text
     await scheduler.close(1)
+
+
+async def test_the_scaling_signal_is_the_wait_ahead_as_scraped() -> None:
+    """tandem_core_queue_wait_estimate_seconds: 0 unmeasured, the work ahead over the
+    measured rate while a batch is held and texts queue, and 0 again when idle."""
+    gate = threading.Event()
+    worker = RecordingWorker(delay_s=0.02, gate=gate)
+    metrics = CoreMetrics()
+    scheduler = BatchScheduler(
+        [worker], BatchLimits(4, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), metrics
+    )
+
+    def scraped() -> float:
+        value = metrics.registry.get_sample_value("tandem_core_queue_wait_estimate_seconds")
+        assert value is not None
+        return value
+
+    assert scraped() == 0.0  # nothing measured yet
+    gate.set()
+    await scheduler.submit(_rows((1, 50), (2, 50), (3, 50), (4, 50)), deadline=_deadline())
+    assert scraped() == 0.0  # measured, but nothing ahead
+    rate = scheduler.tokens_per_second
+    gate.clear()
+    # One batch of 4 x 50 tokens runs (held at the gate), 8 x 50 wait behind it.
+    pending = asyncio.ensure_future(
+        scheduler.submit(_rows(*((i, 50) for i in range(12))), deadline=_deadline())
+    )
+    await asyncio.sleep(0.05)
+    assert scraped() == pytest.approx(600 / rate)
+    gate.set()
+    await pending
+    assert scraped() == 0.0
+    await scheduler.close(5)

@@ -194,6 +194,7 @@ class BatchScheduler:
         self._rate_seconds = 0.0
         self._running_tokens = 0  # real tokens of the batches being computed
         self.beats = WorkerBeats(len(workers))  # read by the worker watchdog
+        metrics.queue_wait_estimate_seconds.set_function(self.wait_ahead_s)
         self._threads = [
             threading.Thread(
                 target=self._work, args=(index, encode), name=f"inference-{index}", daemon=True
@@ -501,6 +502,15 @@ class BatchScheduler:
         if not rate or not (ahead + tokens):
             return None
         return (ahead + tokens) / rate
+
+    def wait_ahead_s(self) -> float:
+        """Seconds of work ahead of a request arriving now (0 when idle or unmeasured).
+
+        The autoscaling signal: unlike CPU use, it says how long requests wait,
+        which is what a latency objective is about, and it reaches the
+        autoscaler before requests are refused.
+        """
+        return self.wait_estimate_s(0) or 0.0
 
     # --- Lifecycle ---------------------------------------------------------------
 

@@ -142,6 +142,14 @@ class CoreMetrics:
             "The pool's measured throughput (moving average), which deadline admission uses.",
             registry=r,
         )
+        # The autoscaling signal (docs/kubernetes.md, "Autoscaling"): computed
+        # when scraped, from the same model deadline admission uses.
+        self.queue_wait_estimate_seconds = Gauge(
+            "tandem_core_queue_wait_estimate_seconds",
+            "Seconds a request arriving now would wait for the work ahead of it (queued and "
+            "running tokens over the measured service rate); 0 when idle or not yet measured.",
+            registry=r,
+        )
         self.loop_lag_seconds = Histogram(
             "tandem_core_event_loop_lag_seconds",
             "How late the event loop ran a timer (it should stay near zero under any load).",
