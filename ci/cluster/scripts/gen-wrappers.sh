@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Regenerate the wrapper modules' go.mod and go.sum from versions.env
 # (`make cluster-wrappers`). Run it after bumping KUBERNETES_VERSION,
-# ETCD_VERSION or COREDNS_VERSION and commit the result: the build uses the
+# ETCD_VERSION, COREDNS_VERSION or KEDA_VERSION and commit the result: the build uses the
 # checked-in go.sum, so every dependency is pinned by hash.
 #
 # Why wrappers: k8s.io/kubernetes replaces its staging modules (k8s.io/api,
-# k8s.io/client-go, ...) with local paths and go.etcd.io/etcd/server/v3 has
-# replace directives too, so `go install pkg@version` refuses both. A module
+# k8s.io/client-go, ...) with local paths and go.etcd.io/etcd/server/v3 and
+# github.com/kedacore/keda/v2 have replace directives too, so `go install
+# pkg@version` refuses them. A module
 # that requires them ignores their replaces; for Kubernetes it must pin every
 # staging module to the matching v0.MINOR.PATCH itself, and copy the godebug
 # settings, because only the main module's apply.
@@ -101,6 +102,43 @@ gen_coredns() {
   (cd "$dir" && go mod tidy)
 }
 
+# The main module's replace and exclude directives, single lines or blocks.
+# KEDA needs its replace (a dependency pinned to a fixed pseudo-version) and
+# exclude in our module too, since a dependency's own are ignored.
+replaces_of() {
+  awk '/^(replace|exclude) \(/{b=1; print; next} b{print; if (/^\)/) b=0; next} /^(replace|exclude) /{print}' "$1"
+}
+
+gen_keda() {
+  local v=$KEDA_VERSION dir=$CLUSTER_DIR/wrappers/keda upstream directives
+  upstream=$(gomod_of "github.com/kedacore/keda/v2@$v")
+  directives=$(replaces_of "$upstream")
+  # A replacement by a local path (=> ./x) exists only in KEDA's repository.
+  if grep -qE '=>[[:space:]]*\.{0,2}/' <<<"$directives"; then die "KEDA $v replaces a module by a local path: $directives"; fi
+  log "keda $v: copying its replace and exclude directives:"$'\n'"$directives"
+  mkdir -p "$dir"
+  {
+    echo "$HEADER"
+    echo
+    echo "// Builds the KEDA $v operator, metrics API server and admission webhooks."
+    echo "module $MODULE_PREFIX/keda"
+    echo
+    echo "go $(go_line_of "$upstream")"
+    echo
+    godebug_of "$upstream"
+    echo
+    echo "tool ("
+    for cmd in operator adapter webhooks; do echo "	github.com/kedacore/keda/v2/cmd/$cmd"; done
+    echo ")"
+    echo
+    echo "require github.com/kedacore/keda/v2 $v"
+    echo
+    echo "$directives"
+  } >"$dir/go.mod"
+  rm -f "$dir/go.sum"
+  (cd "$dir" && go mod tidy)
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kubernetes etcd coredns)
+[ ${#targets[@]} -gt 0 ] || targets=(kubernetes etcd coredns keda)
 for t in "${targets[@]}"; do "gen_$t"; done
