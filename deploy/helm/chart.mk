@@ -33,8 +33,13 @@ CHART_KUBE_VERSIONS := 1.29.0 1.37.0
 
 TEST_TARGETS += lint-chart test-chart lint-workflows
 
+# The KEDA whose ScaledObject CRD the chart tests validate against: the one
+# the CI cluster runs (one pin, in ci/cluster/versions.env).
+CHART_KEDA_VERSION := $(shell sed -n 's/^KEDA_VERSION=//p' $(ROOT)/ci/cluster/versions.env)
+CHART_KEDA_CRDS    := $(TOOLS)/crds/keda-$(CHART_KEDA_VERSION)
+
 .PHONY: chart-tools
-chart-tools: $(TOOLS_BIN)/.helm-$(HELM_VERSION) $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION) $(VENV)/.chart-tests-installed ## Build helm and actionlint; install the chart tests' Python packages
+chart-tools: $(TOOLS_BIN)/.helm-$(HELM_VERSION) $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION) $(VENV)/.chart-tests-installed $(CHART_KEDA_CRDS)/.complete ## Build helm and actionlint; install the chart tests' Python packages; fetch KEDA's CRDs
 
 # Upstream's release build stamps into helm its version and the Kubernetes
 # version it assumes when there is no cluster (helm template, helm lint): the
@@ -48,6 +53,14 @@ $(TOOLS_BIN)/.helm-$(HELM_VERSION):
 	  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor \
 	  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor" \
 	  helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+# KEDA's CRDs, from its module on the Go module proxy (the source zip only,
+# about 3 MB; nothing is built). Never committed.
+$(CHART_KEDA_CRDS)/.complete:
+	@test -n "$(CHART_KEDA_VERSION)" || { echo "no KEDA_VERSION in ci/cluster/versions.env" >&2; exit 1; }
+	dir=$$(go mod download -json github.com/kedacore/keda/v2@$(CHART_KEDA_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -d "$$dir/config/crd/bases"; \
+	mkdir -p $(CHART_KEDA_CRDS) && cp "$$dir"/config/crd/bases/keda.sh_*.yaml $(CHART_KEDA_CRDS)/ && chmod u+w $(CHART_KEDA_CRDS)/*.yaml
 	@touch $@
 $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION):
 	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)

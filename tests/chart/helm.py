@@ -175,3 +175,34 @@ def scenario(name: str) -> Path:
     path = CHART / "ci" / f"{name}-values.yaml"
     assert path.is_file(), path
     return path
+
+
+KEDA_CRD_DIR = ROOT / ".tools" / "crds"
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD schema with unknown fields forbidden wherever it lists its fields."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        lists_fields = "properties" in schema and "additionalProperties" not in schema
+        if lists_fields and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def keda_scaled_object_schema() -> dict[str, Any]:
+    """The ScaledObject schema of the KEDA the CI cluster runs (`make chart-tools`
+    copies its CRDs from the Go module proxy into .tools/crds/), made strict."""
+    crds = sorted(KEDA_CRD_DIR.glob("keda-*/keda.sh_scaledobjects.yaml"))
+    if not crds:
+        raise FileNotFoundError(f"no KEDA CRD under {KEDA_CRD_DIR}: run 'make chart-tools'")
+    crd = yaml.safe_load(crds[-1].read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    schema: dict[str, Any] = _strict(version["schema"]["openAPIV3Schema"])
+    # metadata is the API server's ObjectMeta, which the CRD does not describe.
+    schema["properties"]["metadata"] = {"type": "object"}
+    return schema

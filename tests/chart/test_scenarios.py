@@ -3,9 +3,11 @@
 Validation is strict and offline: each manifest is checked against the API
 schemas of the oldest and the newest Kubernetes the chart supports, with
 additional properties forbidden, so a misspelled or misplaced field fails
-(the schemas ship in the kubernetes-validate package). The one object that
-is not a Kubernetes API type, the Prometheus Operator ServiceMonitor, is
-checked against the fields of its CRD that the chart uses.
+(the schemas ship in the kubernetes-validate package). The objects that
+are not Kubernetes API types are checked against their CRDs: the KEDA
+ScaledObject against the CRD of the KEDA the CI cluster runs (strict), the
+Prometheus Operator ServiceMonitor against the fields of its CRD that the
+chart uses.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 
-from tests.chart.helm import KUBE_VERSIONS, SCENARIOS, Rendered, render, scenario
+from tests.chart.helm import (
+    KUBE_VERSIONS,
+    SCENARIOS,
+    Rendered,
+    keda_scaled_object_schema,
+    render,
+    scenario,
+)
 
 # The ServiceMonitor fields the chart renders, by level (monitoring.coreos.com/v1).
 SERVICE_MONITOR_FIELDS = {
@@ -31,6 +41,8 @@ SERVICE_MONITOR_FIELDS = {
 def validate(doc: dict[str, Any], kube_version: str) -> None:
     if doc["kind"] == "ServiceMonitor":
         check_service_monitor(doc)
+    elif doc["kind"] == "ScaledObject":
+        jsonschema.validate(doc, keda_scaled_object_schema())
     else:
         kubernetes_validate.validate(doc, kube_version, strict=True)
 
@@ -57,6 +69,7 @@ def test_there_are_scenarios_for_each_feature() -> None:
         "replicas",
         "tracing",
         "two-models",
+        "keda",
     }
 
 

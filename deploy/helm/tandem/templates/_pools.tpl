@@ -99,6 +99,19 @@ resolver (tandem.gateway.upstreamTarget).
 {{- end -}}
 
 {{/*
+"true" when any pool autoscales with KEDA (core.autoscaling with the pool's
+overrides: enabled, mode keda), else empty.
+*/}}
+{{- define "tandem.core.anyKeda" -}}
+{{- range $i, $m := .Values.models -}}
+{{- $ctx := dict -}}
+{{- $_ := include "tandem.core.poolContext" (dict "root" $ "model" $m "index" $i "out" $ctx) -}}
+{{- $a := $ctx.Values.core.autoscaling -}}
+{{- if and $a.enabled (eq $a.mode "keda") -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Checks across pools the schema cannot express: names and model ids are
 unique (each names objects, and the gateway routes each model to one pool).
 */}}
