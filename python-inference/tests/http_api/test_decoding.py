@@ -71,12 +71,6 @@ def test_bytes_outside_a_parsable_string_name_no_field(body: bytes, offset: int)
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a JSON escape \\udc80-\\udcff in a valid string decodes to the same code "
-    "point that surrogateescape gives a bad byte, so the error names that string, not the one "
-    "with the bad byte (http_api/decoding.py, _escaped_paths)",
-)
 def test_an_escaped_low_surrogate_elsewhere_does_not_take_the_blame() -> None:
     # texts[0] is the six ASCII characters \udcff (valid UTF-8); the bad byte is in texts[1].
     body = b'{"texts": ["\\udcff", "ok\xff"]}'

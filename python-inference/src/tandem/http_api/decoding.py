@@ -12,7 +12,9 @@ the request body at hand (the body is cached on the request by then).
 
 from __future__ import annotations
 
+import codecs
 import json
+import secrets
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -23,9 +25,22 @@ from starlette.exceptions import HTTPException
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import InvalidInput
 
-# Bytes that are not UTF-8, decoded with errors="surrogateescape", become
-# U+DC80..U+DCFF: the markers this module looks for.
-_ESCAPED = range(0xDC80, 0xDD00)
+# Bytes that are not UTF-8 decode to this marker (codec error handler
+# below), so the JSON parse that follows shows which string held them. It is
+# random per process: no JSON text can spell it, not even with \u escapes
+# (surrogateescape's U+DC80..U+DCFF could be: a valid "\udcff" in one string
+# then took the blame for a bad byte in another).
+_MARKER = f"\ue000{secrets.token_hex(8)}\ue000"
+_ERRORS = "tandem-invalid-utf8-marker"
+
+
+def _mark(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return _MARKER, error.end
+
+
+codecs.register_error(_ERRORS, _mark)
 
 
 class Utf8CheckedRoute(APIRoute):
@@ -47,7 +62,7 @@ def invalid_utf8(body: bytes, error: UnicodeDecodeError) -> InvalidInput:
     """The error for ``body``, naming the first JSON string with bytes that are not UTF-8."""
     offending = error.object[error.start]
     try:
-        document = json.loads(body.decode("utf-8", errors="surrogateescape"))
+        document = json.loads(body.decode("utf-8", errors=_ERRORS))
     except ValueError:
         document = None
     param = next(_escaped_paths(document, ()), None) if document is not None else None
@@ -67,14 +82,14 @@ def invalid_utf8(body: bytes, error: UnicodeDecodeError) -> InvalidInput:
 def _escaped_paths(value: object, path: tuple[str | int, ...]) -> Iterator[str]:
     """Paths ("texts[1]", "model") of strings (or keys) that held undecodable bytes."""
     if isinstance(value, str):
-        if any(ord(char) in _ESCAPED for char in value):
+        if _MARKER in value:
             yield _format(path) or "body"
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _escaped_paths(item, (*path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
-            if any(ord(char) in _ESCAPED for char in key):
+            if _MARKER in key:
                 yield _format(path) or "body"  # a key itself: name its object
             yield from _escaped_paths(item, (*path, key))
 
