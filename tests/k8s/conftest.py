@@ -131,6 +131,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "test_abuse",
         "test_disruption",
         "test_tracing",
+        "test_network_policy",
+        "test_autoscaling",
     ]
 
     def key(item: pytest.Item) -> int:

@@ -448,6 +448,15 @@ class LoadResult:
             return 0.0
         return sum(t["outcomes"].get("ok", 0) for t in ticks) / len(ticks)
 
+    def latency_ms(self, start_ts: float, end_ts: float, quantile: float) -> float:
+        """A latency quantile of the successes that ended in [start_ts, end_ts)."""
+        window = sorted(
+            ms for t in self.ticks if start_ts <= t["ts"] < end_ts for ms in t.get("ok_ms", [])
+        )
+        if not window:
+            return float("nan")
+        return float(window[min(len(window) - 1, int(quantile * len(window)))])
+
     def zero_ok_seconds(self, start_ts: float, end_ts: float) -> int:
         return sum(
             1
@@ -596,6 +605,10 @@ class LoadRun:
             return None
 
         return float(wait_for(f"steady load from {self.name}", steady, timeout, interval=0.5))
+
+    def so_far(self) -> LoadResult:
+        """The ticks printed so far (rates and latencies of a window of a running load)."""
+        return LoadResult(self.ticks(), {})
 
     def stop(self) -> None:
         """SIGTERM: the load ends after its in-flight requests."""

@@ -19,7 +19,8 @@ summary counts each model's outcomes apart.
 
 Output, JSON lines on stdout:
   {"event": "start", ...}
-  {"event": "tick", "second": 3, "ts": <unix time>, "outcomes": {"ok": 41}}   once a second
+  {"event": "tick", "second": 3, "ts": <unix time>, "outcomes": {"ok": 41},
+   "ok_ms": [12.5, ...]}   once a second; ok_ms: latency of each success that ended in it
   {"event": "done", "requests": N, "outcomes": {...}, "models": {model: {...}},
    "failures": [...], "latency_ms": {...}}
 Outcome names: ok, http_<status>[_<error code>], timeout, refused, reset, error_<Exception>.
@@ -85,6 +86,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     by_model: dict[str, collections.Counter[str]] = {m: collections.Counter() for m in models}
     failures: list[dict[str, object]] = []
     latencies: list[float] = []
+    ok_ms_per_second: dict[int, list[float]] = collections.defaultdict(list)
     started = time.time()
     deadline = time.monotonic() + duration
     next_index = 0
@@ -141,8 +143,10 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
             except (ValueError, KeyError, TypeError):
                 n = -1
             if n == args.texts:
+                ms = (time.monotonic() - t0) * 1000
                 with lock:
-                    latencies.append((time.monotonic() - t0) * 1000)
+                    latencies.append(ms)
+                    ok_ms_per_second[int(time.time() - started)].append(round(ms, 1))
                 return "ok"
             record_failure(request_id, "bad_body", data[:200].decode(errors="replace"))
             return "bad_body"
@@ -187,6 +191,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
             finished.wait(max(0.0, started + second + 1.05 - time.time()))
             with lock:
                 counts = dict(per_second.get(second, {}))
+                ok_ms = list(ok_ms_per_second.pop(second, []))
             print(
                 json.dumps(
                     {
@@ -194,6 +199,7 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
                         "second": second,
                         "ts": round(started + second, 3),
                         "outcomes": counts,
+                        "ok_ms": ok_ms,
                     }
                 ),
                 flush=True,
