@@ -5,7 +5,8 @@
 # component whose directory is complete is not rebuilt.
 #
 #   build.sh [component...]     components: tools kubernetes etcd containerd runc
-#                               cni coredns images (default: all)
+#                               cni coredns images kube_network_policies
+#                               metrics_server (default: all)
 #   build.sh --print-dirs       print NAME=DIR for every component
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +118,43 @@ build_images() {
     -file "/smoke=$tools/bin/smoke" -user 65532:65532
 }
 
+# A pinned module's source, as the Go module proxy serves it (read-only).
+module_source() { go mod download -json "$1" | jq -er .Dir; }
+
+# An image FROM scratch holding one binary (mkimage), beside it in OUT.
+image_of() {
+  local out=$1 image=$2 bin=$3; shift 3
+  "$(tools_dir)/bin/mkimage" -o "$out/image.tar" -name "$image" -entrypoint "/$bin" \
+    -file "/$bin=$out/bin/$bin" "$@"
+}
+
+# kube-network-policies: the NetworkPolicy engine kind's kindnet uses. It
+# queues the first packet of each connection to or from a pod to itself
+# (nftables + nfqueue) and accepts or drops it. Built from upstream's ./cmd
+# as its Dockerfile does, after one patch (see the patch's header: this
+# kernel has no nft_queue). Module without replace directives, but the binary
+# is a directory named cmd, so: build from a patched copy of the source.
+build_kube_network_policies() {
+  local out=$1 v=$KUBE_NETWORK_POLICIES_VERSION src
+  src=$(module_source "sigs.k8s.io/kube-network-policies@$v")
+  cp -r "$src" "$out/src" && chmod -R u+w "$out/src"
+  patch -d "$out/src" -p1 --forward --quiet <"$CLUSTER_DIR/patches/kube-network-policies-xt-nfqueue.patch"
+  (cd "$out/src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/bin/kube-network-policies" ./cmd)
+  rm -rf "$out/src"
+  # root: nftables and nfqueue need CAP_NET_ADMIN (the pod adds only that).
+  image_of "$out" "$NETPOL_IMAGE" kube-network-policies -user 0:0
+}
+
+# metrics-server: the resource metrics API (metrics.k8s.io). Its module has
+# no replace directives; version variables as its Makefile sets them.
+build_metrics_server() {
+  local out=$1 v=$METRICS_SERVER_VERSION p=k8s.io/client-go/pkg/version
+  GOBIN=$out/bin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w -X $p.gitVersion=$v -X $p.gitTreeState=archive" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$v"
+  reports "$v" "$out/bin/metrics-server" --version || die "metrics-server does not report $v"
+  image_of "$out" "$METRICS_SERVER_IMAGE" metrics-server -user 65534:65534 -port 10250/tcp
+}
+
 recipe() { declare -f "build_$1"; }
 kubernetes_dir() { component_dir kubernetes "$KUBERNETES_VERSION" "$(recipe kubernetes; declare -f k8s_ldflags)" "$CLUSTER_DIR/wrappers/kubernetes/go.mod" "$CLUSTER_DIR/wrappers/kubernetes/go.sum"; }
 etcd_dir()       { component_dir etcd "$ETCD_VERSION" "$(recipe etcd)" "$CLUSTER_DIR/wrappers/etcd/go.mod" "$CLUSTER_DIR/wrappers/etcd/go.sum"; }
@@ -125,9 +163,13 @@ runc_dir()       { component_dir runc "$RUNC_VERSION" "$(recipe runc)"; }
 cni_dir()        { component_dir cni-plugins "$CNI_PLUGINS_VERSION" "$(recipe cni)"; }
 coredns_dir()    { component_dir coredns "$COREDNS_VERSION" "$(recipe coredns)" "$CLUSTER_DIR/wrappers/coredns"; }
 tools_dir()      { component_dir tools local "$(recipe tools)" "$CLUSTER_DIR/tools"; }
+# mkimage makes their images: the tools' directory is an input.
+kube_network_policies_dir() { component_dir kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" "$(recipe kube_network_policies; declare -f module_source image_of) $NETPOL_IMAGE $(tools_dir)" "$CLUSTER_DIR/patches/kube-network-policies-xt-nfqueue.patch"; }
+metrics_server_dir() { component_dir metrics-server "$METRICS_SERVER_VERSION" "$(recipe metrics_server; declare -f image_of) $METRICS_SERVER_IMAGE $(tools_dir)"; }
+images_dir()     { component_dir images "$COREDNS_VERSION" "$(recipe images) $PAUSE_IMAGE $COREDNS_IMAGE $SMOKE_IMAGE $(tools_dir) $(coredns_dir)"; }
 images_dir()     { component_dir images "$COREDNS_VERSION" "$(recipe images) $PAUSE_IMAGE $COREDNS_IMAGE $SMOKE_IMAGE $(tools_dir) $(coredns_dir)"; }
 
-ALL=(tools kubernetes etcd containerd runc cni coredns images)
+ALL=(tools kubernetes etcd containerd runc cni coredns images kube_network_policies metrics_server)
 
 if [ "${1:-}" = "--print-dirs" ]; then
   for c in "${ALL[@]}"; do echo "$c=$("${c}_dir")"; done

@@ -199,6 +199,12 @@ kubectl_host -n kube-system rollout status deployment/coredns --timeout=120s >/d
   || { kubectl_host -n kube-system describe pods -l k8s-app=kube-dns >&2; exit 1; }
 log "CoreDNS ready at $DNS_SERVICE_IP"
 
+# --- NetworkPolicy and resource metrics ------------------------------------
+# The bridge CNI enforces no NetworkPolicy: kube-network-policies does. And
+# metrics-server serves metrics.k8s.io (kubectl top, the HPA).
+"$CLUSTER_DIR/scripts/netpol.sh"
+"$CLUSTER_DIR/scripts/metrics-server.sh"
+
 for d in $(cat "$PID_DIR/order"); do alive "$d"; done
 log "cluster up in $((SECONDS - start)) s: $("$BIN_DIR/kubectl" version --kubeconfig "$KUBECONFIG_HOST" 2>/dev/null | grep Server)"
 log "use it with: export KUBECONFIG=$KUBECONFIG_HOST"

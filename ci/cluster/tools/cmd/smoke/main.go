@@ -1,11 +1,13 @@
 // Command smoke checks the cluster's network from inside a pod
 // (`make cluster-smoke`): `smoke serve` answers HTTP with its pod name;
 // `smoke check` resolves Service names through the cluster DNS and calls the
-// server through its Service, failing unless everything answers. Each check
-// is bounded in attempts and time.
+// server through its Service, failing unless everything answers; with
+// -blocked, it fails unless connecting to a URL times out (a NetworkPolicy
+// drops the packets). Each check is bounded in attempts and time.
 //
 //	smoke serve -listen :8080
 //	smoke check -resolve kubernetes.default.svc.cluster.local -get http://smoke-server:8080/
+//	smoke check -blocked http://10.96.12.34:8080/
 package main
 
 import (
@@ -73,9 +75,10 @@ func serve(args []string) error {
 
 func check(args []string) error {
 	fs := flag.NewFlagSet("check", flag.ExitOnError)
-	var names, urls listFlag
+	var names, urls, blocked listFlag
 	fs.Var(&names, "resolve", "name that must resolve (repeatable)")
 	fs.Var(&urls, "get", "URL that must answer 200 (repeatable)")
+	fs.Var(&blocked, "blocked", "URL whose connections must time out (repeatable)")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
 	_ = fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -107,7 +110,52 @@ func check(args []string) error {
 		}
 		fmt.Printf("GET %s -> %s\n", url, body)
 	}
+	for _, url := range blocked {
+		if err := checkBlocked(ctx, url); err != nil {
+			return fmt.Errorf("blocked %s: %w", url, err)
+		}
+	}
 	return nil
+}
+
+// blockedStreak is how many connection attempts in a row must time out: one
+// could be a lost packet, three in a row (each with the kernel's own SYN
+// retransmissions) are a policy dropping them.
+const blockedStreak = 3
+
+// checkBlocked succeeds once blockedStreak connection attempts to url in a
+// row time out. An answer resets the streak (the policy may not be enforced
+// yet, so the check waits for it, bounded by ctx); a refused connection or
+// any other error fails at once: a dropped packet is never refused.
+func checkBlocked(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: 3 * time.Second}
+	streak, answered := 0, 0
+	for streak < blockedStreak {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: still answering (%d answers, last %d attempts timed out)", err, answered, streak)
+		}
+		start := time.Now()
+		resp, err := client.Get(url)
+		switch {
+		case err == nil:
+			resp.Body.Close()
+			answered++
+			streak = 0
+			time.Sleep(time.Second)
+		case isTimeout(err):
+			streak++
+			fmt.Printf("blocked %s: attempt timed out after %s\n", url, time.Since(start).Round(time.Millisecond))
+		default:
+			return fmt.Errorf("expected a timeout, got: %w", err)
+		}
+	}
+	fmt.Printf("blocked %s: %d attempts in a row timed out (answered %d times before)\n", url, streak, answered)
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // retry calls f once a second until it succeeds or ctx ends (at most 120 tries).
