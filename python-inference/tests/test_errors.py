@@ -6,14 +6,11 @@ import ast
 import re
 from pathlib import Path
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 
 from tandem import errors
 from tandem.contract.v1 import embedding_pb2 as pb
-from tandem.errors import CoreError, InvalidInput, Overloaded
-from tandem.grpc_api.errors import ERROR_DOMAIN, to_grpc_status
+from tandem.errors import CoreError
 
 SOURCE = Path(errors.__file__).parent
 GENERATED = SOURCE / "inference"
@@ -88,27 +85,3 @@ def test_the_documented_codes_are_the_enum() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
     documented = {re.findall(r"`([a-z0-9_]+)`", row.rsplit("|", 2)[-2])[0] for row in rows}
     assert documented == set(errors.JSON_CODES.values())
-
-
-def test_grpc_status_carries_the_reason_name_the_domain_and_the_field() -> None:
-    error = InvalidInput("is 9000 bytes", param="texts[3]", reason=pb.ERROR_REASON_TEXT_TOO_LARGE)
-    assert error.message == "texts[3] is 9000 bytes"
-    status = to_grpc_status(error)
-    assert status.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert status.details == error.message
-    packed = status_pb2.Status.FromString(dict(status.trailing_metadata)["grpc-status-details-bin"])
-    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
-    assert packed.details[0].Unpack(info)
-    assert packed.details[1].Unpack(bad)
-    assert (info.reason, info.domain) == ("ERROR_REASON_TEXT_TOO_LARGE", ERROR_DOMAIN)
-    assert ERROR_DOMAIN == "tandem.contract.v1.EmbeddingService"
-    violation = bad.field_violations[0]
-    assert (violation.field, violation.description) == ("texts[3]", "is 9000 bytes")
-
-
-def test_overload_sends_retry_info() -> None:
-    status = to_grpc_status(Overloaded("the queue is full", retry_after_s=2.5))
-    packed = status_pb2.Status.FromString(dict(status.trailing_metadata)["grpc-status-details-bin"])
-    retry = error_details_pb2.RetryInfo()
-    assert packed.details[1].Unpack(retry)
-    assert retry.retry_delay.ToMilliseconds() == 2500
