@@ -5,7 +5,7 @@
 # component whose directory is complete is not rebuilt.
 #
 #   build.sh [component...]     components: tools kubernetes etcd containerd runc
-#                               cni coredns images kube_network_policies
+#                               cni coredns images keda kube_network_policies
 #                               metrics_server (default: all)
 #   build.sh --print-dirs       print NAME=DIR for every component
 set -euo pipefail
@@ -118,6 +118,50 @@ build_images() {
     -file "/smoke=$tools/bin/smoke" -user 65532:65532
 }
 
+# KEDA: the operator, the metrics API server and the admission webhooks, under
+# upstream's binary names (its Makefile: bin/keda, bin/keda-adapter,
+# bin/keda-admission-webhooks) and with its version variable (GO_LDFLAGS; the
+# release sets the tag without its "v"). GitCommit stays empty: the module
+# proxy does not carry it. (-trimpath keeps -ldflags out of the build info, so
+# scripts/keda.sh checks the version the operator logs.) Then, into the same
+# directory:
+#   crds.yaml     upstream's config/crd kustomization (the CRDs with its
+#                 patches, as its keda-<version>-crds.yaml), rendered by kubectl
+#   *.tar         an image FROM scratch per binary (mkimage)
+#   images.env    their names, read by scripts/keda.sh
+build_keda() {
+  local out=$1 wrapper=$CLUSTER_DIR/wrappers/keda m=github.com/kedacore/keda/v2 v=${KEDA_VERSION#v} src dep crds
+  for dep in kubernetes tools; do
+    [ -e "$("${dep}_dir")/.complete" ] || die "keda needs $dep built first: build.sh $dep keda"
+  done
+  grep -qE "^(require |\s+)$m $KEDA_VERSION( |\$)" "$wrapper/go.mod" \
+    || die "wrappers/keda/go.mod is not for $KEDA_VERSION: run 'make cluster-wrappers'"
+  (cd "$wrapper" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $m/version.Version=$v" -o "$out/bin/" \
+    "$m/cmd/operator" "$m/cmd/adapter" "$m/cmd/webhooks")
+  mv "$out/bin/operator" "$out/bin/keda"
+  mv "$out/bin/adapter" "$out/bin/keda-adapter"
+  mv "$out/bin/webhooks" "$out/bin/keda-admission-webhooks"
+
+  # The module's source, as pinned by the wrapper's go.sum.
+  src=$(cd "$wrapper" && go mod download -json "$m" | jq -r .Dir)
+  "$(kubernetes_dir)/bin/kubectl" kustomize "$src/config/crd" >"$out/crds.yaml"
+  crds=$(grep -c '^kind: CustomResourceDefinition$' "$out/crds.yaml")
+  [ "$crds" -eq "$(grep -c '^- bases/' "$src/config/crd/kustomization.yaml")" ] \
+    || die "$out/crds.yaml has $crds CRDs, not the ones $src/config/crd/kustomization.yaml lists"
+
+  local tools repo=localhost/tandem-cluster name bin var
+  tools=$(tools_dir)
+  while read -r name bin var; do
+    "$tools/bin/mkimage" -o "$out/$name.tar" -name "$repo/$name:$v" -entrypoint "/$bin" \
+      -file "/$bin=$out/bin/$bin" -user 65532:65532
+    echo "$var=$repo/$name:$v" >>"$out/images.env"
+  done <<'IMAGES'
+keda-operator keda KEDA_OPERATOR_IMAGE
+keda-metrics-apiserver keda-adapter KEDA_METRICS_APISERVER_IMAGE
+keda-admission-webhooks keda-admission-webhooks KEDA_WEBHOOKS_IMAGE
+IMAGES
+}
+
 # A pinned module's source, as the Go module proxy serves it (read-only).
 module_source() { go mod download -json "$1" | jq -er .Dir; }
 
@@ -167,9 +211,11 @@ tools_dir()      { component_dir tools local "$(recipe tools)" "$CLUSTER_DIR/too
 kube_network_policies_dir() { component_dir kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" "$(recipe kube_network_policies; declare -f module_source image_of) $NETPOL_IMAGE $(tools_dir)" "$CLUSTER_DIR/patches/kube-network-policies-xt-nfqueue.patch"; }
 metrics_server_dir() { component_dir metrics-server "$METRICS_SERVER_VERSION" "$(recipe metrics_server; declare -f image_of) $METRICS_SERVER_IMAGE $(tools_dir)"; }
 images_dir()     { component_dir images "$COREDNS_VERSION" "$(recipe images) $PAUSE_IMAGE $COREDNS_IMAGE $SMOKE_IMAGE $(tools_dir) $(coredns_dir)"; }
-images_dir()     { component_dir images "$COREDNS_VERSION" "$(recipe images) $PAUSE_IMAGE $COREDNS_IMAGE $SMOKE_IMAGE $(tools_dir) $(coredns_dir)"; }
+# kubectl renders the CRDs and mkimage makes the images: their directories
+# are inputs (a new one rebuilds KEDA, mostly from the Go build cache).
+keda_dir()       { component_dir keda "$KEDA_VERSION" "$(recipe keda) $(tools_dir) $(kubernetes_dir)" "$CLUSTER_DIR/wrappers/keda/go.mod" "$CLUSTER_DIR/wrappers/keda/go.sum"; }
 
-ALL=(tools kubernetes etcd containerd runc cni coredns images kube_network_policies metrics_server)
+ALL=(tools kubernetes etcd containerd runc cni coredns images keda kube_network_policies metrics_server)
 
 if [ "${1:-}" = "--print-dirs" ]; then
   for c in "${ALL[@]}"; do echo "$c=$("${c}_dir")"; done

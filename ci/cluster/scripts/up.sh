@@ -205,6 +205,11 @@ log "CoreDNS ready at $DNS_SERVICE_IP"
 "$CLUSTER_DIR/scripts/netpol.sh"
 "$CLUSTER_DIR/scripts/metrics-server.sh"
 
+# --- KEDA ------------------------------------------------------------------
+# The chart's autoscaling (ScaledObjects, external metrics) needs it.
+"$CLUSTER_DIR/scripts/keda.sh" install
+"$CLUSTER_DIR/scripts/keda.sh" wait
+
 for d in $(cat "$PID_DIR/order"); do alive "$d"; done
 log "cluster up in $((SECONDS - start)) s: $("$BIN_DIR/kubectl" version --kubeconfig "$KUBECONFIG_HOST" 2>/dev/null | grep Server)"
 log "use it with: export KUBECONFIG=$KUBECONFIG_HOST"
