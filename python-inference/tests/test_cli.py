@@ -85,11 +85,6 @@ def busy_port() -> Iterator[int]:
         yield int(held.getsockname()[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli._serve catches CapacityError/FileNotFoundError/ValueError only; grpcio's "
-    "RuntimeError('Failed to bind ...') escapes as a traceback with exit 1",
-)
 def test_serve_on_a_port_in_use_exits_2_naming_the_port(model_dir: Path, busy_port: int) -> None:
     done = tandem(
         "serve",
@@ -165,11 +160,6 @@ def test_worker_math_refuses_impossible_layouts(
     _refused(done, "tandem: ", fragment, "TANDEM_CORE_WORKERS")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: plan_capacity rounds --cpus up to at least 1, so 0 or negative CPUs print a "
-    "1-worker plan (exit 0) instead of a refusal",
-)
 @pytest.mark.parametrize("cpus", ["0", "-3"])
 def test_worker_math_refuses_cpus_that_are_not_positive(model_dir: Path, cpus: str) -> None:
     done = tandem("worker-math", "--cpus", cpus, "--model-dir", str(model_dir))
@@ -240,11 +230,6 @@ def test_build_model_checks_its_arguments_before_building(
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: build-model's --output pointing at a file raises FileExistsError from "
-    "Path.mkdir as a traceback, after loading the weights",
-)
 def test_build_model_refuses_an_output_that_is_a_file(tmp_path: Path) -> None:
     target = tmp_path / "model"
     target.write_text("not a directory")

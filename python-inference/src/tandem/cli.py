@@ -41,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
 
     math = commands.add_parser("worker-math", help="print the worker/memory plan as JSON")
-    math.add_argument("--cpus", type=float, required=True, help="CPUs the container gets")
+    math.add_argument(
+        "--cpus", type=_positive_float, required=True, help="CPUs the container gets (> 0)"
+    )
     math.add_argument("--workers", type=int, default=0, help="0 = derive from --cpus")
     math.add_argument("--threads-per-worker", type=int, default=0, help="0 = derive")
     math.add_argument(
@@ -91,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.setLevel(logging.INFO)
         from tandem.model.build import build_model_dir  # noqa: PLC0415 (needs build extras)
 
+        if args.output.exists() and not args.output.is_dir():
+            print(f"tandem: --output {args.output} exists and is not a directory", file=sys.stderr)
+            return 2
         manifest = build_model_dir(args.output, args.precision or ("fp32", "int8"))
         print(f"built {manifest.model_id} ({', '.join(manifest.graphs)}) in {args.output}")
         return 0
@@ -106,6 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(chart_capacity_json(manifest.model_id, measured))
         return 0
     return _worker_math(args)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"cpus must be above 0, got {text}")
+    return value
 
 
 def _model_dir(args: argparse.Namespace) -> Path:
@@ -136,7 +151,8 @@ def _serve(process_started: float) -> int:
 
     try:
         asyncio.run(serve(settings, process_started=process_started))
-    except (CapacityError, FileNotFoundError, ValueError) as exc:
+    except (CapacityError, OSError, ValueError) as exc:
+        # OSError: FileNotFoundError (no built model) and ports that cannot be bound.
         log.error("cannot start: %s", exc)
         return 2
     return 0

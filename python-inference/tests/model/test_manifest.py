@@ -125,22 +125,12 @@ def test_malformed_json_is_a_value_error(tmp_path: Path) -> None:
         ModelManifest.read(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ModelManifest.read lets json.loads' error through, which names a line and "
-    "column but not the file",
-)
 def test_malformed_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / MANIFEST_FILE).write_text('{"format_version": 2, "model_id": ')
     with pytest.raises(ValueError, match=MANIFEST_FILE):
         ModelManifest.read(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a manifest that is JSON but not an object ([] or 2) raises AttributeError "
-    "from .get(), which tandem serve/chart-capacity do not catch (a traceback)",
-)
 @pytest.mark.parametrize("document", [[], 2])
 def test_a_manifest_that_is_not_an_object_is_a_value_error(
     tmp_path: Path, document: object

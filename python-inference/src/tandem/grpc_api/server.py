@@ -79,9 +79,14 @@ class GrpcEdge:
         reflection.enable_server_reflection(
             (EMBEDDING_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
-        self.port = self.server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        address = f"{settings.grpc_host}:{settings.grpc_port}"
+        try:
+            # grpcio raises RuntimeError("Failed to bind ...") for a taken port.
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen for gRPC on {address}: {exc}") from exc
         if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {settings.grpc_host}:{settings.grpc_port}")
+            raise OSError(f"cannot listen for gRPC on {address}")
         lifecycle.on_readiness_change(self.publish_readiness)
         lifecycle.on_liveness_change(self.publish_liveness)
 

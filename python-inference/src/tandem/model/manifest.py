@@ -84,7 +84,13 @@ class ModelManifest(BaseModel):
             ) from exc
         # The version first: an older manifest has other fields, and "rebuild"
         # is a better answer than a list of validation errors.
-        version = json.loads(text).get("format_version")
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc}); rebuild the model") from exc
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}: not a JSON object; rebuild the model")
+        version = document.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(
                 f"{path}: format version {version}, this core reads "
