@@ -44,7 +44,8 @@ _REQUEST_ID_PARAMETER = {
     "required": False,
     "description": "Your id for this request, echoed back and logged; any other value "
     "is replaced by a fresh id.",
-    # The format accept_request_id (logs.py) takes; tests/http_api/test_openapi.py checks they agree.
+    # The format accept_request_id (ops/logs.py) takes; tests/http_api/test_openapi.py
+    # checks they agree.
     "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:\-]{1,128}$", "maxLength": 128},
 }
 
