@@ -488,6 +488,7 @@ class LoadRun:
         shape: str = "texts",
         models: list[str] | None = None,
         cpu: str = "100m",
+        rate: float = 0.0,
     ) -> None:
         self.release = release
         self.name = f"e2e-load-{secrets.token_hex(3)}"
@@ -506,6 +507,7 @@ class LoadRun:
             f"--timeout={timeout}",
             f"--run-id={self.name}",
             f"--shape={shape}",
+            f"--rate={rate}",
             # Requests cycle through the models; default: the first pool's.
             *(f"--model={m}" for m in (models or [release.default_pool().model])),
         ]

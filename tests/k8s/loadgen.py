@@ -68,6 +68,10 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
     parser.add_argument("--texts", type=int, default=2, help="texts per request")
     parser.add_argument("--words", type=int, default=12, help="words per text")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="at most this many requests started per second, over all callers (0 = no pacing)",
+    )  # fmt: skip
     parser.add_argument("--run-id", default="load")
     parser.add_argument(
         "--model",
@@ -171,14 +175,25 @@ def main() -> int:  # noqa: PLR0915 - one self-contained script, copied into a p
                     }
                 )
 
+    interval = 1.0 / args.rate if args.rate > 0 else 0.0
+    next_start = time.monotonic()
+
     def worker() -> None:
-        nonlocal next_index
+        nonlocal next_index, next_start
         while time.monotonic() < deadline and not stopping.is_set():
             with lock:
                 if next_index >= max_requests:
                     return
                 i = next_index
                 next_index += 1
+                start_at = max(next_start, time.monotonic())
+                next_start = start_at + interval
+            if interval:
+                # Paced: each request gets its own start slot, so callers
+                # together never exceed --rate (a light, steady trickle).
+                stopping.wait(max(0.0, start_at - time.monotonic()))
+                if stopping.is_set() or time.monotonic() >= deadline:
+                    return
             outcome = one(i)
             with lock:
                 per_second[int(time.time() - started)][outcome] += 1

@@ -14,8 +14,9 @@ more pods means more capacity on the 2-CPU node. One cycle:
    new core must be called within FIRST_CALL_BOUND_S of turning ready (its own
    request counter), throughput on 3 cores must beat one core's by
    MIN_SPEEDUP, and p99 must come back under P99_SLO_MS;
-3. the load drops to one caller and the pool must return to 1 core within
-   SCALE_DOWN_BOUND_S, with no failed request while cores drain away.
+3. the load drops to a paced trickle (TRICKLE_RPS small requests a second) and
+   the pool must return to 1 core within SCALE_DOWN_BOUND_S, with no failed
+   request while cores drain away.
 The figures are printed (pytest -rP) and recorded in docs/kubernetes.md.
 """
 
@@ -36,21 +37,26 @@ from .kube import LoadResult, LoadRun, Release, is_ready, metric, wait_for
 POOL = "fp32"
 MAX_REPLICAS = 3
 # The load step: enough closed-loop callers to keep three 400m cores busy.
-CONCURRENCY = 16
+CONCURRENCY = 8
 TEXTS, WORDS = 4, 16
+# While the pool scales back in: a light, paced trickle of small requests,
+# whose every request must still succeed while cores drain away.
+TRICKLE_RPS, TRICKLE_TEXTS, TRICKLE_WORDS = 4.0, 1, 6
 # Bounds measured on the CI node (2 CPUs) with margin; the figures printed by
-# each run are what docs/kubernetes.md quotes.
-SCALE_UP_BOUND_S = 150
+# each run are what docs/kubernetes.md quotes. KEDA reads the cores every 5 s;
+# an HPA on CPU waits for metrics-server's 15 s windows and its own 15 s sync.
+SCALE_UP_BOUND_S = {"keda": 60, "hpa": 180}
 # A new core is in DNS from the moment it has an address (the headless Service
-# publishes it before it is ready); a gateway sees it at its next
-# re-resolution, when a connection to a core ends (the cores' max connection
-# age, about 30 s), through a cluster DNS answer up to 30 s old (CoreDNS
-# `ttl 30`). Worst case 60 s after the address appears, minus the core's own
-# start-up (docs/kubernetes.md, "Autoscaling").
-FIRST_CALL_BOUND_S = 60
+# publishes it before it is ready); a gateway resolves again every 5 s
+# (TANDEM_GATEWAY_UPSTREAM_DNS_REFRESH_INTERVAL) and gets an answer up to 30 s
+# old (CoreDNS `ttl 30`): at most about 35 s after the address appears, minus
+# the core's own start-up (docs/kubernetes.md, "Autoscaling").
+FIRST_CALL_BOUND_S = 45
 SCALE_DOWN_BOUND_S = 240
 MIN_SPEEDUP = 1.5
-P99_SLO_MS = 2500.0
+# The latency objective of the load step: one 400m core cannot hold it at
+# this load, three can.
+P99_SLO_MS = 2000.0
 
 # Fast up, and down after 30 s (the chart's default waits 120 s; the test
 # shortens it to stay bounded, the shape is the same).
@@ -87,7 +93,9 @@ def _values(autoscaling: dict[str, Any] | None) -> dict[str, Any]:
             **autoscaling,
         }
     int8 = {"name": "int8", "precision": "int8", "replicas": 1, "capacity": {"cpus": 0.2}}
-    return {"models": [fp32, int8]}
+    # Tracing off: an earlier test may have left it exporting to a receiver
+    # that is gone, which costs the cores CPU this test measures.
+    return {"models": [fp32, int8], "tracing": {"enabled": False}}
 
 
 def _upgrade(release: Release, values: dict[str, Any]) -> None:
@@ -152,10 +160,22 @@ def _ready_since(pod: Any) -> float | None:
     return None
 
 
-def _load(release: Release, duration: float, concurrency: int = CONCURRENCY) -> LoadRun:
+def _load(release: Release, duration: float) -> LoadRun:
     # The first pool's model (fp32): LoadRun's default.
     return LoadRun(
-        release, duration=duration, concurrency=concurrency, texts=TEXTS, words=WORDS, timeout=30
+        release, duration=duration, concurrency=CONCURRENCY, texts=TEXTS, words=WORDS, timeout=30
+    )
+
+
+def _trickle(release: Release, duration: float) -> LoadRun:
+    return LoadRun(
+        release,
+        duration=duration,
+        concurrency=2,
+        texts=TRICKLE_TEXTS,
+        words=TRICKLE_WORDS,
+        timeout=30,
+        rate=TRICKLE_RPS,
     )
 
 
@@ -175,6 +195,8 @@ def _baseline(release: Release, cycle: Cycle) -> None:
 
 def _scale_up(release: Release, cycle: Cycle) -> None:
     deployment = release.deployment_name("core", POOL)
+    bound = SCALE_UP_BOUND_S[cycle.mode]
+    before = {p.metadata.name for p in release.pods("core", pool=POOL)}
     with _load(release, duration=300) as load:
         began = load.wait_steady(seconds=2)
         wait_for(
@@ -183,7 +205,7 @@ def _scale_up(release: Release, cycle: Cycle) -> None:
                 release.apps.read_namespaced_deployment(deployment, release.namespace).spec.replicas
                 >= MAX_REPLICAS
             ),
-            SCALE_UP_BOUND_S,
+            bound,
         )
         cores = wait_for(
             f"{MAX_REPLICAS} ready {POOL} cores",
@@ -193,13 +215,17 @@ def _scale_up(release: Release, cycle: Cycle) -> None:
                 >= MAX_REPLICAS
                 else None
             ),
-            SCALE_UP_BOUND_S,
+            bound,
         )
         cycle.scale_up_s = time.time() - began
-        # Every core, the new ones included, must be called soon after it is
-        # ready: the gateway finds new cores by re-resolving the headless
-        # Service (docs/kubernetes.md, "Autoscaling").
-        pending = {p.metadata.name: _ready_since(p) or time.time() for p in cores}
+        # Every new core must be called soon after it is ready: the gateway
+        # finds new cores by re-resolving the headless Service
+        # (docs/kubernetes.md, "Autoscaling").
+        pending = {
+            p.metadata.name: _ready_since(p) or time.time()
+            for p in cores
+            if p.metadata.name not in before
+        }
         baseline = {name: _embeds(release, name) for name in pending}
         deadline = time.time() + FIRST_CALL_BOUND_S + 15
         while pending and time.time() < deadline:
@@ -222,7 +248,7 @@ def _scale_up(release: Release, cycle: Cycle) -> None:
 
 def _scale_down(release: Release, cycle: Cycle) -> None:
     deployment = release.deployment_name("core", POOL)
-    with _load(release, duration=SCALE_DOWN_BOUND_S + 30, concurrency=1) as load:
+    with _trickle(release, duration=SCALE_DOWN_BOUND_S + 30) as load:
         dropped = load.wait_steady(seconds=2)
         wait_for(
             f"{deployment} to be back at 1 core",
@@ -263,7 +289,7 @@ def test_a_load_step_scales_the_pool_out_and_back_in_without_failures(
     finally:
         print(cycle.report())
 
-    assert cycle.scale_up_s <= SCALE_UP_BOUND_S
+    assert cycle.scale_up_s <= SCALE_UP_BOUND_S[mode]
     slow = {k: v for k, v in cycle.first_call_after_ready_s.items() if v > FIRST_CALL_BOUND_S}
     assert not slow, f"new cores first called long after turning ready: {slow}"
     assert cycle.scaled_rps >= MIN_SPEEDUP * cycle.one_core_rps, cycle.report()

@@ -78,6 +78,10 @@ type Upstream struct {
 	// ends; its default limit of 30s leaves the gateway knowing only old
 	// cores for up to 30s during a rollout. The resolver is process-wide.
 	DNSMinResolutionInterval time.Duration
+	// DNSRefreshInterval asks the resolver for a fresh answer this often
+	// (0: only when a connection ends, gRPC's own behaviour), so cores added
+	// by a scale-up are called within about this plus the DNS answer's age.
+	DNSRefreshInterval time.Duration
 	// MaxEmbeddingDimension is the largest vector accepted from a core; with
 	// Limits it sizes the largest gRPC message received (upstream.MessageLimitsFor).
 	MaxEmbeddingDimension int
@@ -203,6 +207,7 @@ func Default() Config {
 			// Often enough that a rollout is followed within a second or
 			// two, rare enough that flapping cores cannot flood DNS.
 			DNSMinResolutionInterval: 2 * time.Second,
+			DNSRefreshInterval:       5 * time.Second,
 			// all-MiniLM-L6-v2 has 384; 1024 also fits the large BERT-style
 			// models without letting a response grow past ~1 MiB per 256 texts.
 			MaxEmbeddingDimension: 1024,
@@ -282,6 +287,8 @@ func (c Config) Validate() error {
 	check(u.KeepaliveTimeout > 0, "upstream-keepalive-timeout must be positive")
 	check(u.DNSMinResolutionInterval >= 100*time.Millisecond,
 		"upstream-dns-min-interval (%s) must be at least 100ms", u.DNSMinResolutionInterval)
+	check(u.DNSRefreshInterval == 0 || u.DNSRefreshInterval >= u.DNSMinResolutionInterval,
+		"upstream-dns-refresh-interval (%s) must be 0 (off) or at least upstream-dns-min-interval (%s)", u.DNSRefreshInterval, u.DNSMinResolutionInterval)
 	check(u.MaxEmbeddingDimension >= 1 && u.MaxEmbeddingDimension <= maxEmbeddingDimension,
 		"upstream-max-dimension must be between 1 and %d", maxEmbeddingDimension)
 	check(u.ModelInfoTTL > 0, "model-cache-ttl must be positive")

@@ -130,6 +130,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&u.KeepaliveTime, "upstream-keepalive-time", u.KeepaliveTime, "gRPC keepalive ping interval (at least 10s: the core's enforcement policy)")
 	fs.DurationVar(&u.KeepaliveTimeout, "upstream-keepalive-timeout", u.KeepaliveTimeout, "gRPC keepalive ping ack timeout")
 	fs.DurationVar(&u.DNSMinResolutionInterval, "upstream-dns-min-interval", u.DNSMinResolutionInterval, "shortest time between two DNS resolutions of upstream-target (gRPC's default: 30s)")
+	fs.DurationVar(&u.DNSRefreshInterval, "upstream-dns-refresh-interval", u.DNSRefreshInterval, "resolve upstream-target again this often, so new cores are found without waiting for a connection to end (0: only then)")
 	fs.IntVar(&u.MaxEmbeddingDimension, "upstream-max-dimension", u.MaxEmbeddingDimension, "largest embedding dimension accepted from the core; sizes the largest gRPC message received")
 	fs.DurationVar(&u.ModelInfoTTL, "model-cache-ttl", u.ModelInfoTTL, "how long the core's GetModelInfo answer is cached")
 

@@ -124,6 +124,9 @@ func newClient(pool config.Pool, cfg config.Upstream, lim config.Limits, m *metr
 	opts = append(opts, traceOptions(tracing)...)
 
 	target := pool.Target
+	if len(pool.Addresses) == 0 && cfg.DNSRefreshInterval > 0 {
+		opts = append(opts, grpc.WithResolvers(newRefreshingDNS(cfg.DNSRefreshInterval)))
+	}
 	if len(pool.Addresses) > 0 {
 		r := manual.NewBuilderWithScheme(staticScheme)
 		r.InitialState(resolver.State{Endpoints: endpoints(pool.Addresses)})
