@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/dns"
 )
 
 // refreshingDNS is grpc-go's own DNS resolver, asked to resolve again every
@@ -24,7 +23,8 @@ type refreshingDNS struct {
 // newRefreshingDNS returns a builder for the "dns" scheme, given to one
 // channel with grpc.WithResolvers (the process-wide registry is untouched).
 func newRefreshingDNS(interval time.Duration) resolver.Builder {
-	return refreshingDNS{inner: dns.NewBuilder(), interval: interval}
+	// grpc-go registers its DNS resolver under "dns" when the package loads.
+	return refreshingDNS{inner: resolver.Get("dns"), interval: interval}
 }
 
 func (b refreshingDNS) Scheme() string { return b.inner.Scheme() }
