@@ -208,6 +208,7 @@ load-tool: ## Build tandem-load, the benchmarks' Go load generator
 # cluster used by CI. Each adds its own targets (and TEST_TARGETS entries).
 include deploy/helm/chart.mk
 include ci/cluster/cluster.mk
+include observability/observability.mk
 
 ##@ Housekeeping
 

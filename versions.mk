@@ -19,3 +19,8 @@ HELM_VERSION               := v3.22.0
 ACTIONLINT_VERSION         := v1.7.12
 KIND_VERSION               := v0.33.0
 BUILDX_VERSION             := v0.38.2
+
+# Observability (observability/observability.mk). One Prometheus module gives
+# promtool (checks and unit-tests the alert rules in make test) and the
+# Prometheus server the e2e suites evaluate every dashboard query against.
+PROMETHEUS_VERSION         := v0.316.0
