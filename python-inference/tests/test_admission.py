@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 from support import RunningCore, core_settings
 
 from tandem.admission import (
@@ -113,6 +114,19 @@ def test_the_place_is_released_however_the_request_ends() -> None:
     assert metrics.registry.get_sample_value("tandem_core_admitted_requests") == 0
     with gate.admit(10):
         assert metrics.registry.get_sample_value("tandem_core_admitted_bytes") == 10
+
+
+def test_the_bounds_are_exported_next_to_the_gauges_they_bound() -> None:
+    # The saturation alert divides admitted by limit: both must exist from the start.
+    gate, metrics = _gate(max_requests=3, max_bytes=4096)
+    sample = metrics.registry.get_sample_value
+    assert sample("tandem_core_admission_limit", {"resource": "requests"}) == 3
+    assert sample("tandem_core_admission_limit", {"resource": "bytes"}) == 4096
+    assert sample("tandem_core_admitted_requests") == 0
+    assert sample("tandem_core_admitted_bytes") == 0
+    with gate.admit(10), gate.admit(20):
+        assert sample("tandem_core_admitted_requests") == 2
+        assert sample("tandem_core_admission_limit", {"resource": "requests"}) == 3
 
 
 def test_a_request_that_cannot_finish_before_its_deadline_is_refused_with_a_hint() -> None:
@@ -261,6 +275,19 @@ def small_core(model_dir: Path) -> Iterator[RunningCore]:
 ATTACKERS = 16
 # Every answer comes at once or from real work: nothing waits out its deadline.
 DEADLINE_S = 20.0
+
+
+def test_a_served_core_exports_its_settings_as_admission_limits(small_core: RunningCore) -> None:
+    text = httpx.get(small_core.metrics_url, timeout=5).text
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "tandem_core_admission_limit"
+    ]
+    limits = {sample.labels["resource"]: sample.value for sample in family.samples}
+    settings = small_core.settings
+    assert limits == {
+        "requests": settings.max_inflight_requests,
+        "bytes": settings.max_inflight_bytes,
+    }
 
 
 def test_http_flood_of_max_size_requests_is_429_at_once(small_core: RunningCore) -> None:

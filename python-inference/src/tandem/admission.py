@@ -89,6 +89,9 @@ class AdmissionGate:
         self._clock = clock  # the event loop's time, the clock deadlines are in
         self.requests = 0
         self.bytes = 0
+        metrics.admission_limit.labels("requests").set(limits.max_requests)
+        metrics.admission_limit.labels("bytes").set(limits.max_bytes)
+        self._publish()
 
     @contextlib.contextmanager
     def admit(self, request_bytes: int) -> Iterator[None]:

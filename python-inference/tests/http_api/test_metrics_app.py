@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -41,3 +43,11 @@ def test_the_api_is_not_served_on_the_metrics_port(core: RunningCore, path: str)
     assert httpx.get(f"{base}{path}", timeout=5).status_code == 404
     assert httpx.get(f"{core.http_url}/metrics", timeout=5).status_code == 404
     assert "tandem_core_ready 1.0" in httpx.get(core.metrics_url, timeout=5).text
+
+
+def test_the_process_start_time_is_exported_for_restart_alerts(core: RunningCore) -> None:
+    # A restart shows as a change of process_start_time_seconds (the chart's
+    # PrometheusRule): it must be this process's, on its own registry.
+    lines = httpx.get(core.metrics_url, timeout=5).text.splitlines()
+    (start,) = [line for line in lines if line.startswith("process_start_time_seconds ")]
+    assert 0 < time.time() - float(start.split()[1]) < 3600

@@ -7,7 +7,7 @@ slow request spent its time.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
@@ -24,6 +24,9 @@ class CoreMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_start_time_seconds (and CPU, memory, fds), as the gateway
+        # exports: a restart shows as a change of the start time (alerts).
+        ProcessCollector(registry=r)
         self.requests = Counter(
             "tandem_core_requests",
             "Finished embedding requests by transport, method and outcome.",
@@ -135,6 +138,15 @@ class CoreMetrics:
         self.admitted_bytes = Gauge(
             "tandem_core_admitted_bytes",
             "UTF-8 bytes of text of the admitted requests (bounded by max_inflight_bytes).",
+            registry=r,
+        )
+        # The bounds, so that a dashboard or an alert can compare the two
+        # gauges above with them (set once, from the settings, by the gate).
+        self.admission_limit = Gauge(
+            "tandem_core_admission_limit",
+            "Admission bound by resource: requests (max_inflight_requests) and "
+            "bytes (max_inflight_bytes).",
+            ["resource"],
             registry=r,
         )
         self.service_rate_tokens = Gauge(
