@@ -47,8 +47,10 @@ help: ## List the targets
 	    for (i = 1; i <= g; i++) printf "\n%s\n%s", groups[i], rows[groups[i]] }' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: install model gateway ## Start one core per model (fp32, int8) and the gateway on localhost (MODELS=fp32 picks, TRACES=1 prints traces); Ctrl-C stops all
-	@$(PY) -m tandem_devkit.stack --gateway-bin $(GATEWAY_BIN) $(if $(MODELS),--models $(MODELS)) $(if $(TRACES),--traces)
+run: install model gateway $(if $(OBSERVE),prometheus-tools chart-tools) ## Start one core per model (fp32, int8) and the gateway on localhost (MODELS=fp32 picks, TRACES=1 prints traces, OBSERVE=1 adds Prometheus with the alerts); Ctrl-C stops all
+	@$(if $(OBSERVE),$(PY) -m tandem_devkit.chart_rules --helm $(HELM) --out $(ROOT)/.cache/run/rules.yaml)
+	@$(PY) -m tandem_devkit.stack --gateway-bin $(GATEWAY_BIN) $(if $(MODELS),--models $(MODELS)) $(if $(TRACES),--traces) \
+	  $(if $(OBSERVE),--observe $(PROMETHEUS) --rules $(ROOT)/.cache/run/rules.yaml)
 
 # The checks `make test` runs, in order. Fragments included below append theirs.
 TEST_TARGETS := proto-check chart-capacity-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
@@ -179,8 +181,8 @@ fuzz-go: ## Run each gateway fuzz target briefly (FUZZ_TIME per target)
 	done < fuzz-targets.txt
 
 .PHONY: e2e-local
-e2e-local: install model gateway ## End-to-end tests against real processes on localhost
-	$(VENV)/bin/pytest -q tests/e2e --gateway-bin $(GATEWAY_BIN)
+e2e-local: install model gateway prometheus-tools chart-tools ## End-to-end tests against real processes on localhost
+	$(VENV)/bin/pytest -q tests/e2e --gateway-bin $(GATEWAY_BIN) --prometheus-bin $(PROMETHEUS) --helm-bin $(HELM)
 
 ##@ Benchmarks (not part of make test; results go to docs/benchmarks/)
 

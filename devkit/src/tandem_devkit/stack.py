@@ -135,6 +135,8 @@ class CorePorts:
 
 
 # make run's fixed ports: fp32 where a single core always listened, int8 next to it.
+# make run OBSERVE=1's Prometheus; not 9090, which the gateway's admin listener has.
+OBSERVE_PORT = 9092
 DEFAULT_CORE_PORTS = {"fp32": CorePorts(50051, 8000, 9100), "int8": CorePorts(50052, 8001, 9101)}
 
 
@@ -249,6 +251,19 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
         "--traces", action="store_true", help="collect traces and print each request's tree"
     )
     parser.add_argument(
+        "--observe",
+        type=Path,
+        metavar="PROMETHEUS_BIN",
+        help=f"also start this Prometheus on 127.0.0.1:{OBSERVE_PORT}, scraping every service",
+    )
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --observe: a rule file (the chart's alerts) for it to evaluate",
+    )
+    parser.add_argument(
         "--models",
         default=",".join(PRECISIONS),
         help="comma-separated precisions to serve, one core each (default: fp32,int8)",
@@ -305,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"starting {gateway.name} (log: {gateway.log_path})", flush=True)
         started.append(gateway.start())
         gateway.wait_ready(60)
+        started += _observe(args, ports, models)
         print(_banner(ports, models), flush=True)
         while not stop_requested:
             if printer is not None:
@@ -330,6 +346,61 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{service.name} exited with {code}", flush=True)
         if printer is not None:
             printer.stop()
+
+
+def _observe(
+    args: argparse.Namespace, ports: StackPorts, models: Mapping[str, str]
+) -> list[ManagedProcess]:
+    """With --observe, a Prometheus scraping the gateway and every core every 5 s
+    (make run OBSERVE=1); it prints where to query it."""
+    if args.observe is None:
+        return []
+    from tandem_devkit.prometheus import LocalPrometheus, ScrapeTarget, scrape_config  # noqa: PLC0415
+
+    targets = [ScrapeTarget(f"127.0.0.1:{ports.gateway_admin}", "gateway")]
+    targets += [
+        ScrapeTarget(f"127.0.0.1:{DEFAULT_CORE_PORTS[p].metrics}", "core", pool=p) for p in models
+    ]
+    prometheus = LocalPrometheus(
+        args.observe,
+        port=OBSERVE_PORT,
+        work_dir=args.log_dir / "prometheus",
+        config=scrape_config(targets, interval_s=5, rule_files=args.rules),
+    )
+    print(f"starting prometheus (log: {prometheus.process.log_path})", flush=True)
+    prometheus.start()
+    print(_observe_banner(models), flush=True)
+    return [prometheus.process]
+
+
+def _observe_banner(models: Mapping[str, str]) -> str:
+    """Where Prometheus answers, and three of the dashboard's queries to try."""
+    from tandem_devkit import dashboard  # noqa: PLC0415
+    from tandem_devkit.prometheus import LOCAL_NAMESPACE, LOCAL_RELEASE  # noqa: PLC0415
+
+    variables = {
+        "namespace": LOCAL_NAMESPACE,
+        "release": LOCAL_RELEASE,
+        "model": next(iter(models.values())),
+    }
+    wanted = ("latency", "time split", "queue")
+    queries = dashboard.panel_queries(dashboard.load())
+    examples = []
+    for word in wanted:
+        match = next((q for q in queries if word in q.panel.lower() and q not in examples), None)
+        if match is not None:
+            examples.append(match)
+    api = f"http://127.0.0.1:{OBSERVE_PORT}/api/v1/query"
+    lines = [
+        f"Prometheus scrapes every service every 5 s: {api}",
+        "(its HTTP API; the web UI is not built in). For Grafana, add it as a Prometheus",
+        "data source and import deploy/helm/tandem/dashboards/tandem.json.",
+        "Three of the dashboard's queries (send some requests first):",
+    ]
+    for query in examples[:3]:
+        expr = query.substituted(variables)
+        lines.append(f"  # {query.panel}\n  curl -s {api} --data-urlencode 'query={expr}'; echo")
+    return "\n".join(lines) + "\n"
 
 
 class TracePrinter:
