@@ -135,7 +135,7 @@ lint-python: install ## ruff and mypy on the core
 	cd python-inference && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 # Everything Python outside the core, with the core's rules (ruff.toml).
-LINTED_PYTHON := tests bench devkit deploy
+LINTED_PYTHON := tests bench devkit deploy observability
 
 # Every shell script we ship; shellcheck is Debian's (installed here if missing).
 SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run

@@ -66,7 +66,7 @@ cluster-install: $(CLUSTER_HELM_STAMP) ## helm upgrade --install --wait the char
 cluster-test: install $(CLUSTER_HELM_STAMP) ## The Kubernetes e2e suite (tests/k8s) against the running cluster
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) PATH=$(CLUSTER_BIN):$$PATH $(VENV)/bin/pytest -q -rP tests/k8s \
 	  --namespace $(CLUSTER_NAMESPACE) --release $(CLUSTER_RELEASE) --helm $(CLUSTER_HELM) \
-	  --kubectl $(CLUSTER_BIN)/kubectl --no-restore $(E2E_K8S_ARGS)
+	  --kubectl $(CLUSTER_BIN)/kubectl --no-restore --prometheus-image $(PROMETHEUS_IMAGE) $(E2E_K8S_ARGS)
 
 .PHONY: e2e-k8s
 e2e-k8s: ## CI's cluster stage: build, images, cluster up, install, tests/k8s, cluster down (also on failure)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tandem_devkit import chart_rules
+from tandem_devkit.prometheus import LOCAL_NAMESPACE, LOCAL_RELEASE
 from tandem_devkit.reference import load_reference
 from tandem_devkit.stack import (
     PRECISIONS,
@@ -37,6 +39,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(REPO / "go-gateway" / "bin" / "tandem-gateway"),
         help="the gateway binary to test (make gateway builds it)",
     )
+    parser.addoption(
+        "--prometheus-bin",
+        default=str(REPO / ".tools" / "bin" / "prometheus"),
+        help="the Prometheus that evaluates the dashboard and alerts (make prometheus-tools)",
+    )
+    parser.addoption(
+        "--helm-bin",
+        default=str(REPO / ".tools" / "bin" / "helm"),
+        help="helm, to render the chart's alert rules (make chart-tools)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +57,26 @@ def gateway_bin(pytestconfig: pytest.Config) -> Path:
     if not path.exists():
         pytest.fail(f"gateway binary {path} not found: run 'make gateway'")
     return path
+
+
+def _tool(pytestconfig: pytest.Config, option: str, target: str) -> Path:
+    path = Path(pytestconfig.getoption(option))
+    if not path.exists():
+        pytest.fail(f"{path} not found: run 'make {target}'")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin(pytestconfig: pytest.Config) -> Path:
+    return _tool(pytestconfig, "--prometheus-bin", "prometheus-tools")
+
+
+@pytest.fixture(scope="session")
+def chart_rule_file(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart's alert rules for a release named like the local scrape labels say."""
+    helm = _tool(pytestconfig, "--helm-bin", "chart-tools")
+    groups = chart_rules.render_groups(helm, namespace=LOCAL_NAMESPACE, release=LOCAL_RELEASE)
+    return chart_rules.write_rule_file(groups, tmp_path_factory.mktemp("rules") / "rules.yaml")
 
 
 @pytest.fixture(scope="session")

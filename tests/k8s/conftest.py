@@ -46,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the chart the release uses",
     )
     group.addoption(
+        "--prometheus-image",
+        default="",
+        help="a Prometheus image the cluster has (make prometheus-image-archive); "
+        "without it the dashboard and alert checks are skipped",
+    )
+    group.addoption(
         "--no-restore", action="store_true", help="leave values-e2e.yaml applied at the end"
     )
 

@@ -57,6 +57,7 @@ trap 'failed=${failed:-interrupted}; exit 130' INT TERM
 step "cluster-build"   $MAKE --no-print-directory cluster-build || exit 1
 step "images"          $MAKE --no-print-directory images OFFLINE=1 || exit 1
 step "image-archives"  $MAKE --no-print-directory image-archives || exit 1
+step "prometheus-image" $MAKE --no-print-directory prometheus-image-archive || exit 1
 step "cluster-up"      $MAKE --no-print-directory cluster-up || exit 1
 step "cluster-smoke"   $MAKE --no-print-directory cluster-smoke || exit 1
 step "load-images"     $MAKE --no-print-directory cluster-load-images || exit 1

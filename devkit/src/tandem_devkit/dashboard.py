@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +91,25 @@ def label_values_promql(query: str) -> str:
         return query
     selector = match.group("selector") or "{__name__=~'.+'}"
     return f"group by ({match.group('label')}) ({selector})"
+
+
+def unanswered_panels(
+    query: Callable[[str], list[dict[str, Any]]],
+    variables: Mapping[str, str],
+    dashboard: Mapping[str, Any] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Every panel query evaluated with query(expr): (refused, empty), each a
+    list of "panel [refId]: reason" lines; both empty when every query parses
+    and returns data."""
+    refused, empty = [], []
+    for panel_query in panel_queries(dashboard if dashboard is not None else load()):
+        expr = panel_query.substituted(variables)
+        where = f"{panel_query.panel} [{panel_query.ref_id}]"
+        try:
+            result = query(expr)
+        except RuntimeError as err:  # PrometheusError
+            refused.append(f"{where}: {err}")
+            continue
+        if not result:
+            empty.append(f"{where}: {expr}")
+    return refused, empty

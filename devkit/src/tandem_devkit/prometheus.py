@@ -78,6 +78,54 @@ def scrape_config(
     }
 
 
+def kubernetes_scrape_config(
+    *, namespace: str, release: str, interval_s: float, rule_files: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A configuration discovering one release's metrics endpoints in its
+    namespace, as the chart's ServiceMonitors do: every Service of the release
+    with a port named "metrics", its labels mapped to the shared scheme."""
+    interval = f"{interval_s:g}s"
+    service_label = "__meta_kubernetes_service_label_{}".format
+
+    def copy(source: str, target: str) -> dict[str, Any]:
+        return {"source_labels": [source], "target_label": target}
+
+    return {
+        "global": {
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "evaluation_interval": interval,
+        },
+        "rule_files": list(rule_files),
+        "scrape_configs": [
+            {
+                "job_name": "tandem",
+                "scrape_protocols": ["OpenMetricsText1.0.0", "PrometheusText0.0.4"],
+                "kubernetes_sd_configs": [
+                    {"role": "endpointslice", "namespaces": {"names": [namespace]}}
+                ],
+                "relabel_configs": [
+                    {
+                        "source_labels": [service_label("app_kubernetes_io_instance")],
+                        "regex": release,
+                        "action": "keep",
+                    },
+                    {
+                        "source_labels": ["__meta_kubernetes_endpointslice_port_name"],
+                        "regex": "metrics",
+                        "action": "keep",
+                    },
+                    copy("__meta_kubernetes_namespace", "namespace"),
+                    copy(service_label("app_kubernetes_io_instance"), "release"),
+                    copy(service_label("app_kubernetes_io_component"), "component"),
+                    copy(service_label("tandem_pool"), "tandem_pool"),
+                    copy("__meta_kubernetes_pod_name", "pod"),
+                ],
+            }
+        ],
+    }
+
+
 class PrometheusAPI:
     """A client of Prometheus's HTTP API (https://prometheus.io/docs/prometheus/latest/querying/api/)."""
 
@@ -131,6 +179,18 @@ class PrometheusAPI:
     def rule_groups(self) -> list[dict[str, Any]]:
         """The loaded rule groups with each rule's health and last error."""
         return list(self.api("rules")["groups"])
+
+    def evaluated_rules(self, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Every loaded rule, once each has been evaluated at least once."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rules = [rule for group in self.rule_groups() for rule in group["rules"]]
+            pending = [r["name"] for r in rules if r.get("lastEvaluation", "").startswith("0001")]
+            if not pending:
+                return rules
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rules never evaluated in {timeout_s:.0f} s: {pending}")
+            time.sleep(0.5)
 
     def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
         """The exemplars stored for the series of expr between start and end (unix s)."""
