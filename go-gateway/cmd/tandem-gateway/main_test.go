@@ -155,7 +155,7 @@ func TestRunServesTheAPIEndToEnd(t *testing.T) {
 	text, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
 	for _, want := range []string{
-		`tandem_gateway_http_requests_total{code="200",outcome="ok",route="embeddings"} 1`,
+		`tandem_gateway_http_requests_total{code="200",model="default",outcome="ok",route="embeddings"} 1`,
 		`tandem_gateway_upstream_calls_total{code="OK",method="Embed",model="default"} 1`,
 		`go_goroutines`,
 	} {

@@ -42,6 +42,10 @@ func handleEmbeddings(pools router, limits Limits, m *metrics.Metrics, logger *s
 			fail(err)
 			return
 		}
+		// Routed: the request counts under its pool's model from here on,
+		// whatever fails next (except a name the single pool's cores turn
+		// out not to serve: model_not_found counts as unknown).
+		noteModel(ctx, pool)
 		info, err := pool.Models.Get(ctx)
 		if err != nil {
 			fail(fmt.Errorf("get model info: %w", err))

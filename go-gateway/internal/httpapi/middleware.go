@@ -35,11 +35,12 @@ func withRequestID(next http.Handler) http.Handler {
 }
 
 // requestNotes collects what inner layers learn about a request (the error
-// code, the authenticated client) for the access log and metrics written
-// by instrument. Only the request's own goroutine touches it.
+// code, the authenticated client, the routed model) for the access log and
+// metrics written by instrument. Only the request's own goroutine touches it.
 type requestNotes struct {
 	outcome string
 	client  string
+	model   string // the routed pool's label; "" when none was routed
 }
 
 type notesKey struct{}
@@ -52,6 +53,24 @@ func notesFrom(ctx context.Context) *requestNotes {
 }
 
 func noteOutcome(ctx context.Context, code string) { notesFrom(ctx).outcome = code }
+
+// noteModel records the pool a request was routed to, by its label (the
+// configured model id, or upstream.DefaultPoolLabel): never the client's own
+// text, which would let any client add metric series.
+func noteModel(ctx context.Context, pool Pool) { notesFrom(ctx).model = pool.label() }
+
+// modelLabel is the HTTP metrics' model label: the routed pool, or one of
+// two fixed values when no pool was routed.
+func (n *requestNotes) modelLabel() string {
+	switch {
+	case n.outcome == codeModelNotFound:
+		return metrics.ModelUnknown
+	case n.model != "":
+		return n.model
+	default:
+		return metrics.ModelNone
+	}
+}
 
 // instrument records metrics and writes one access-log line per request,
 // labelled with route (a fixed name, never the raw path, to keep metric
@@ -85,8 +104,11 @@ func instrument(route string, logLevel slog.Level, m *metrics.Metrics, logger *s
 					}
 				}
 				elapsed := time.Since(start)
-				m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status), outcome).Inc()
-				m.HTTPRequestDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+				model := notes.modelLabel()
+				m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status), outcome, model).Inc()
+				// r's context holds the server span (traceRequests runs
+				// first), so a sampled request leaves its trace id here.
+				metrics.ObserveWithTrace(r.Context(), m.HTTPRequestDuration.WithLabelValues(route, model), elapsed.Seconds())
 
 				attrs := []slog.Attr{
 					slog.String("method", r.Method),

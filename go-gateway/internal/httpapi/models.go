@@ -46,6 +46,7 @@ func handleGetModel(pools router, readiness ReadinessChecker, limits InputLimits
 			writeError(w, r, logger, err)
 			return
 		}
+		noteModel(r.Context(), pool)
 		obj, err := describe(r.Context(), pool, servingPools(r.Context(), readiness), limits)
 		if err != nil && pool.Model == "" {
 			writeError(w, r, logger, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/tandem-inference/tandem/go-gateway/internal/auth"
 	"github.com/tandem-inference/tandem/go-gateway/internal/health"
 	"github.com/tandem-inference/tandem/go-gateway/internal/limits"
+	"github.com/tandem-inference/tandem/go-gateway/internal/metrics"
 	"github.com/tandem-inference/tandem/go-gateway/internal/requestid"
 	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
@@ -567,13 +568,13 @@ func TestRequestMetrics(t *testing.T) {
 	s.postJSON(`{}`)
 	s.do("GET", "/healthz", "")
 
-	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("embeddings", "200", "ok")); got != 1 {
+	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("embeddings", "200", "ok", upstream.DefaultPoolLabel)); got != 1 {
 		t.Errorf("ok embeddings = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("embeddings", "400", codeMissingParameter)); got != 1 {
+	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("embeddings", "400", codeMissingParameter, metrics.ModelNone)); got != 1 {
 		t.Errorf("rejected embeddings = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("healthz", "200", "ok")); got != 1 {
+	if got := testutil.ToFloat64(s.metrics.HTTPRequests.WithLabelValues("healthz", "200", "ok", metrics.ModelNone)); got != 1 {
 		t.Errorf("healthz = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(s.metrics.EmbeddingTokens); got != 4 {

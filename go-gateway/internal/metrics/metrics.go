@@ -13,13 +13,30 @@ import (
 
 const namespace = "tandem_gateway"
 
+// Values of the HTTP metrics' model label for requests no pool was routed
+// for. Explicit values rather than "": Prometheus treats an empty label as
+// an absent one, which a query selecting on model cannot tell apart from a
+// series that never had the label.
+const (
+	// ModelNone: the route takes no model (probes, /v1/models, unmatched
+	// paths), or the request was refused before its model was read
+	// (malformed JSON, authentication, limits).
+	ModelNone = "none"
+	// ModelUnknown: the request named a model no pool serves (404
+	// model_not_found). Every such name shares this one value, so a client
+	// sending random names adds no series.
+	ModelUnknown = "unknown"
+)
+
 // Metrics holds the gateway's collectors.
 type Metrics struct {
 	registry *prometheus.Registry
 
-	// HTTP side.
-	HTTPRequests        *prometheus.CounterVec   // route, code, outcome
-	HTTPRequestDuration *prometheus.HistogramVec // route
+	// HTTP side. model is the routed pool's model (see ModelNone and
+	// ModelUnknown for the requests that have none), so the label's values
+	// are bounded by the configuration, whatever names clients send.
+	HTTPRequests        *prometheus.CounterVec   // route, code, outcome, model
+	HTTPRequestDuration *prometheus.HistogramVec // route, model
 	HTTPInFlight        prometheus.Gauge
 	LimiterRejections   *prometheus.CounterVec // limiter
 	EmbeddingInputs     prometheus.Histogram
@@ -41,13 +58,13 @@ func New() *Metrics {
 		registry: prometheus.NewRegistry(),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "http_requests_total",
-			Help: "HTTP requests by route, status code and outcome (ok or the error code returned).",
-		}, []string{"route", "code", "outcome"}),
+			Help: "HTTP requests by route, status code, outcome (ok or the error code returned) and routed model.",
+		}, []string{"route", "code", "outcome", "model"}),
 		HTTPRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "http_request_duration_seconds",
-			Help:    "Time to handle an HTTP request, by route.",
+			Help:    "Time to handle an HTTP request, by route and routed model.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route"}),
+		}, []string{"route", "model"}),
 		HTTPInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "http_requests_in_flight",
 			Help: "API requests currently being handled.",
@@ -97,9 +114,12 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the registry in the Prometheus exposition format.
+// Handler serves the registry. The classic Prometheus text format stays the
+// default; a scraper that asks for OpenMetrics (Accept:
+// application/openmetrics-text) gets it, and with it the exemplars, which
+// the classic text format cannot carry.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, EnableOpenMetrics: true})
 }
 
 // Gatherer exposes the registry to tests.

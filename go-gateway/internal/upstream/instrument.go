@@ -18,7 +18,7 @@ import (
 type attemptsKey struct{}
 
 // metricsInterceptor records each call's final code, its duration (retries
-// included) and how many retries it took, labelled with the pool's model, and
+// included, with the trace as exemplar when sampled) and how many retries it took, labelled with the pool's model, and
 // keeps the pool's in-flight gauge: the gateway's view of the demand on each
 // model, which a dashboard sets beside the cores' own queue wait.
 func metricsInterceptor(m *metrics.Metrics, pool string) grpc.UnaryClientInterceptor {
@@ -34,7 +34,9 @@ func metricsInterceptor(m *metrics.Metrics, pool string) grpc.UnaryClientInterce
 
 		inFlight.Dec()
 		m.UpstreamCalls.WithLabelValues(pool, name, status.Code(err).String()).Inc()
-		m.UpstreamCallDuration.WithLabelValues(pool, name).Observe(time.Since(start).Seconds())
+		// ctx holds the gateway's server span (the client span starts
+		// below, in the stats handler, within the same trace).
+		metrics.ObserveWithTrace(ctx, m.UpstreamCallDuration.WithLabelValues(pool, name), time.Since(start).Seconds())
 		if n := attempts.Load(); n > 1 {
 			m.UpstreamRetries.WithLabelValues(pool, name).Add(float64(n - 1))
 		}
