@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from support import core_settings
 
 from tandem.admission import AdmissionGate, AdmissionLimits
@@ -309,6 +312,29 @@ def test_server_timing_is_in_milliseconds() -> None:
     assert timings.server_timing() == (
         "tokenize;dur=1.500, queue;dur=250.000, inference;dur=2000.000"
     )
+
+
+async def test_tokenize_time_carries_the_sampled_requests_trace(parts: Parts) -> None:
+    def tokenize_trace_ids(metrics: CoreMetrics) -> list[str]:
+        return [
+            sample.exemplar.labels["trace_id"]
+            for family in metrics.registry.collect()
+            if family.name == "tandem_core_tokenize_seconds"
+            for sample in family.samples
+            if sample.exemplar is not None
+        ]
+
+    async with built(parts) as core:
+        await core.service.embed(EmbedCommand(texts=["untraced"]), _deadline())
+        unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+        with unsampled.start_as_current_span("request"):
+            await core.service.embed(EmbedCommand(texts=["unsampled"]), _deadline())
+        assert tokenize_trace_ids(core.metrics) == []
+        with TracerProvider().get_tracer("test").start_as_current_span("request") as span:
+            await core.service.embed(EmbedCommand(texts=["traced"]), _deadline())
+        assert tokenize_trace_ids(core.metrics) == [
+            trace.format_trace_id(span.get_span_context().trace_id)
+        ]
 
 
 # --- Admission ----------------------------------------------------------------------

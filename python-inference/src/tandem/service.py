@@ -24,6 +24,7 @@ from tandem.errors import InvalidInput, ModelNotFound
 from tandem.model.interface import Model
 from tandem.model.minilm import NORMALIZED, RAW, EmbedOptions
 from tandem.model.tokenizer import TokenizedText
+from tandem.ops.exemplars import trace_exemplar
 from tandem.ops.metrics import CoreMetrics
 
 # Requests up to this many characters are tokenized on the event loop (about
@@ -163,7 +164,9 @@ class EmbeddingService:
             tokenized = await self._tokenize(command.texts)
             span.set_attribute("tandem.texts", len(tokenized))
         tokenize_s = time.perf_counter() - started
-        self._metrics.tokenize_seconds.observe(tokenize_s)
+        self._metrics.tokenize_seconds.observe(
+            tokenize_s, exemplar=trace_exemplar(request_span.get_span_context())
+        )
         if command.truncation is Truncation.REJECT:
             self._reject_too_long(tokenized)
         # Now the exact token count is known: check the deadline again before queuing.

@@ -9,6 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from tandem.batching.planner import BatchLimits
 from tandem.batching.scheduler import BatchScheduler, QueueLimits
@@ -318,3 +323,56 @@ async def test_the_scaling_signal_is_the_wait_ahead_as_scraped() -> None:
     await pending
     assert scraped() == 0.0
     await scheduler.close(5)
+
+
+def _exemplar_trace_ids(metrics: CoreMetrics, name: str) -> set[str]:
+    return {
+        sample.exemplar.labels["trace_id"]
+        for family in metrics.registry.collect()
+        if family.name == name
+        for sample in family.samples
+        if sample.exemplar is not None
+    }
+
+
+async def test_queue_wait_and_inference_carry_the_traces_they_belong_to() -> None:
+    """Queue wait: the request's trace; inference: the batch's own (linked to its requests)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    metrics = CoreMetrics()
+    scheduler = BatchScheduler(
+        [RecordingWorker()], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.002), metrics,
+        tracer=tracer,
+    )  # fmt: skip
+    with tracer.start_as_current_span("request") as span:
+        await scheduler.submit(_rows((1, 8)), deadline=_deadline(), link=span.get_span_context())
+    await scheduler.close(1)
+
+    request_trace = trace.format_trace_id(span.get_span_context().trace_id)
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "tandem.batch"]
+    assert batch.context is not None
+    batch_trace = trace.format_trace_id(batch.context.trace_id)
+    assert batch_trace != request_trace
+    assert _exemplar_trace_ids(metrics, "tandem_core_queue_wait_seconds") == {request_trace}
+    assert _exemplar_trace_ids(metrics, "tandem_core_inference_seconds") == {batch_trace}
+
+
+async def test_untraced_or_unsampled_work_leaves_no_exemplar() -> None:
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    for tracer in (None, unsampled):
+        metrics = CoreMetrics()
+        scheduler = BatchScheduler(
+            [RecordingWorker()], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.002),
+            metrics, tracer=tracer,
+        )  # fmt: skip
+        link = None
+        if tracer is not None:
+            with tracer.start_as_current_span("request") as span:
+                link = span.get_span_context()
+        await scheduler.submit(_rows((1, 8)), deadline=_deadline(), link=link)
+        await scheduler.close(1)
+        for name in ("tandem_core_queue_wait_seconds", "tandem_core_inference_seconds"):
+            assert metrics.registry.get_sample_value(f"{name}_count") == 1
+            assert _exemplar_trace_ids(metrics, name) == set()

@@ -6,7 +6,8 @@ import time
 
 import httpx
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from support import RunningCore
 
@@ -20,7 +21,7 @@ def test_metrics_is_the_registrys_exposition_and_nothing_else() -> None:
     client = TestClient(create_metrics_app(metrics.registry))
     reply = client.get(METRICS_PATH)
     assert reply.status_code == 200
-    assert reply.headers["content-type"] == CONTENT_TYPE_LATEST
+    assert reply.headers["content-type"] == CONTENT_TYPE_PLAIN_0_0_4
     line = 'tandem_core_requests_total{method="embed",outcome="ok",transport="http"} 3.0'
     assert line in reply.text.splitlines()
     # A registry of its own: another core's counters (or a module global's) never show.
@@ -31,6 +32,52 @@ def test_metrics_is_the_registrys_exposition_and_nothing_else() -> None:
     )
     assert client.get("/v1/embed").status_code == 404
     assert client.post(METRICS_PATH).status_code == 405
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+# What Prometheus 3 sends (its default scrape_protocols, protobuf left out).
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+
+
+def _with_an_exemplar() -> CoreMetrics:
+    metrics = CoreMetrics()
+    metrics.request_seconds.labels("grpc", "Embed").observe(0.003, exemplar={"trace_id": TRACE_ID})
+    return metrics
+
+
+@pytest.mark.parametrize("accept", [PROMETHEUS_ACCEPT, "application/openmetrics-text"])
+def test_openmetrics_when_asked_carries_the_exemplars(accept: str) -> None:
+    client = TestClient(create_metrics_app(_with_an_exemplar().registry))
+    reply = client.get(METRICS_PATH, headers={"Accept": accept})
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith(
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )
+    # A strict parse: the reply is valid OpenMetrics (it ends in # EOF, and so on).
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}
+    buckets = [s for s in families["tandem_core_request_duration_seconds"].samples if s.exemplar]
+    assert [(b.labels["le"], b.exemplar.labels, b.exemplar.value) for b in buckets] == [
+        ("0.004", {"trace_id": TRACE_ID}, 0.003)
+    ]
+
+
+@pytest.mark.parametrize("accept", [None, "text/plain", "text/plain;version=0.0.4", "*/*"])
+def test_the_classic_text_format_stays_the_default_and_has_no_exemplars(
+    accept: str | None,
+) -> None:
+    client = TestClient(create_metrics_app(_with_an_exemplar().registry))
+    headers = {"Accept": accept} if accept else {}
+    reply = client.get(METRICS_PATH, headers=headers)
+    assert reply.headers["content-type"] == CONTENT_TYPE_PLAIN_0_0_4
+    assert TRACE_ID not in reply.text
+    assert "# EOF" not in reply.text
+    line = 'tandem_core_request_duration_seconds_count{method="Embed",transport="grpc"} 1.0'
+    assert line in reply.text.splitlines()
 
 
 @pytest.mark.parametrize("path", ["/v1/model", "/readyz"])

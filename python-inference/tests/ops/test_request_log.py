@@ -7,6 +7,9 @@ import logging
 
 import numpy as np
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import CoreError, DeadlineExceeded, InvalidInput, Overloaded
@@ -65,6 +68,39 @@ def test_a_failure_is_counted_by_its_code_and_raised_on(error: BaseException, ou
     assert _count(metrics, "ok", transport="grpc") == 0
     assert _inflight(metrics) == 0
     assert _observed(metrics, transport="grpc") == 1
+
+
+def _exemplars(metrics: CoreMetrics) -> list[dict[str, str]]:
+    return [
+        sample.exemplar.labels
+        for family in metrics.registry.collect()
+        if family.name == "tandem_core_request_duration_seconds"
+        for sample in family.samples
+        if sample.exemplar is not None
+    ]
+
+
+def test_the_duration_carries_the_sampled_server_spans_trace() -> None:
+    metrics = CoreMetrics()
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("POST /v1/embed") as span:
+        trace_id = trace.format_trace_id(span.get_span_context().trace_id)
+        with pytest.raises(Overloaded), track_request(metrics, "http", "embed", access_log=False):
+            raise Overloaded("full", retry_after_s=1.0)  # failed requests are linked too
+    assert _exemplars(metrics) == [{"trace_id": trace_id}]
+
+
+def test_no_exemplar_without_a_sampled_span() -> None:
+    metrics = CoreMetrics()
+    with track_request(metrics, "grpc", "embed", access_log=False):
+        pass
+    with (
+        TracerProvider(sampler=ALWAYS_OFF).get_tracer("test").start_as_current_span("unsampled"),
+        track_request(metrics, "grpc", "embed", access_log=False),
+    ):
+        pass
+    assert _observed(metrics, transport="grpc") == 2
+    assert _exemplars(metrics) == []
 
 
 def test_the_first_recorded_failure_wins() -> None:

@@ -43,6 +43,7 @@ from opentelemetry.trace import SpanContext
 from tandem.batching.planner import BatchLimits, plan_batch
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailable
+from tandem.ops.exemplars import trace_exemplar
 from tandem.ops.logs import request_id_var
 from tandem.ops.metrics import CoreMetrics
 from tandem.worker_health import WorkerBeats
@@ -410,7 +411,10 @@ class BatchScheduler:
         self._publish_queue_depth()
         waited = time.perf_counter()
         for item in batch:
-            self._metrics.queue_wait_seconds.observe(waited - item.job.submitted)
+            # Each text's wait, with its request's trace as exemplar.
+            self._metrics.queue_wait_seconds.observe(
+                waited - item.job.submitted, exemplar=trace_exemplar(item.job.link)
+            )
         return batch
 
     def _record_batch(self, worker: int, batch: list[_Item], started: float, ended: float) -> None:
@@ -418,7 +422,6 @@ class BatchScheduler:
         padded = len(batch) * max(item.length for item in batch)
         duration = ended - started
         m = self._metrics
-        m.inference_seconds.observe(duration)
         m.batch_texts.observe(len(batch))
         m.batch_tokens.observe(padded)
         m.batch_real_tokens.inc(real)
@@ -428,7 +431,11 @@ class BatchScheduler:
         previous = self._texts_per_second
         self._texts_per_second = rate if not previous else 0.8 * previous + 0.2 * rate
         self._measure_tokens(real, duration)
-        self._trace_batch(worker, batch, real=real, padded=padded, started=started, ended=ended)
+        batch_span = self._trace_batch(
+            worker, batch, real=real, padded=padded, started=started, ended=ended
+        )
+        # The exemplar is the batch's own trace, which links to its requests'.
+        m.inference_seconds.observe(duration, exemplar=trace_exemplar(batch_span))
 
     def _trace_batch(
         self,
@@ -439,17 +446,20 @@ class BatchScheduler:
         padded: int,
         started: float,
         ended: float,
-    ) -> None:
-        """One span per batch (its own trace), linked to every request it carried."""
+    ) -> SpanContext | None:
+        """One span per batch (its own trace), linked to every request it carried.
+
+        Returns the span's context, or None when no span was made.
+        """
         if not self._tracer_records:
-            return
+            return None
         contexts = {
             id(item.job): item.job.link
             for item in batch
             if item.job.link is not None and item.job.link.is_valid
         }
         if not contexts:
-            return  # only untraced work (the warm-up): nothing to link to
+            return None  # only untraced work (the warm-up): nothing to link to
         span = self._tracer.start_span(
             "tandem.batch",
             context=Context(),  # a root: a batch belongs to no single request
@@ -466,6 +476,7 @@ class BatchScheduler:
             },
         )
         span.end(end_time=epoch_ns(ended))
+        return span.get_span_context()
 
     def _publish_queue_depth(self) -> None:
         self._metrics.queue_texts.set(len(self._pending))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tandem.contract.v1 import embedding_pb2 as pb
 from tandem.errors import CoreError, json_code
+from tandem.ops.exemplars import current_trace_exemplar
 from tandem.ops.metrics import CoreMetrics
 from tandem.service import EmbedResult
 
@@ -50,7 +51,10 @@ def track_request(
         elapsed = time.perf_counter() - started
         metrics.inflight.dec()
         metrics.requests.labels(transport, method, record.outcome).inc()
-        metrics.request_seconds.labels(transport, method).observe(elapsed)
+        # The server span is still current here (it ends after this block).
+        metrics.request_seconds.labels(transport, method).observe(
+            elapsed, exemplar=current_trace_exemplar()
+        )
         if access_log:
             fields: dict[str, object] = {
                 "transport": transport,
