@@ -34,7 +34,8 @@ SERVICE_MONITOR_FIELDS = {
     "": {"apiVersion", "kind", "metadata", "spec"},
     "spec": {"selector", "namespaceSelector", "endpoints", "targetLabels"},
     "spec.namespaceSelector": {"matchNames"},
-    "spec.endpoints[]": {"port", "path", "interval", "scrapeTimeout"},
+    "spec.endpoints[]": {"port", "path", "interval", "scrapeTimeout", "relabelings"},
+    "spec.endpoints[].relabelings[]": {"sourceLabels", "targetLabel"},
 }
 
 
@@ -57,6 +58,8 @@ def check_service_monitor(doc: dict[str, Any]) -> None:
     for endpoint in spec["endpoints"]:
         assert set(endpoint) <= SERVICE_MONITOR_FIELDS["spec.endpoints[]"]
         assert isinstance(endpoint["port"], str), "endpoints select Service ports by name"
+        for relabeling in endpoint.get("relabelings", []):
+            assert set(relabeling) <= SERVICE_MONITOR_FIELDS["spec.endpoints[].relabelings[]"]
 
 
 def test_there_are_scenarios_for_each_feature() -> None:
