@@ -191,15 +191,15 @@ e2e-local: install model gateway prometheus-tools chart-tools ## End-to-end test
 BENCH_ARGS ?=
 
 .PHONY: bench-core
-bench-core: install model load-tool ## Core: raw limit, served, naive side by side, memory vs formula
+bench-core: install $(VENV)/.bench-installed model load-tool ## Core: raw limit, served, naive side by side, memory vs formula
 	cd bench && $(PY) core_bench.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) --command "make bench-core" $(BENCH_ARGS)
 
 .PHONY: bench-gateway
-bench-gateway: install model gateway load-tool ## Gateway: added latency (p50/p99) and CPU per request vs direct gRPC
+bench-gateway: install $(VENV)/.bench-installed model gateway load-tool ## Gateway: added latency (p50/p99), CPU per request vs direct gRPC, time split per stage
 	cd bench && $(PY) gateway_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
 .PHONY: bench-tracing
-bench-tracing: install model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
+bench-tracing: install $(VENV)/.bench-installed model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
 	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
 .PHONY: load-tool
@@ -211,6 +211,7 @@ load-tool: ## Build tandem-load, the benchmarks' Go load generator
 include deploy/helm/chart.mk
 include ci/cluster/cluster.mk
 include observability/observability.mk
+include docs/docs.mk
 
 ##@ Housekeeping
 

@@ -24,3 +24,7 @@ BUILDX_VERSION             := v0.38.2
 # promtool (checks and unit-tests the alert rules in make test) and the
 # Prometheus server the e2e suites evaluate every dashboard query against.
 PROMETHEUS_VERSION         := v0.316.0
+
+# Docs (docs/docs.mk). d2 renders docs/architecture.svg from
+# docs/architecture.d2; make test renders it again and compares.
+D2_VERSION                 := v0.7.2

@@ -444,6 +444,38 @@ def int8_quality(model_dir: Path, reference_file: Path) -> dict[str, float]:
 # --- Report ---------------------------------------------------------------------------
 
 
+def latency_takeaway(data: dict[str, Any]) -> str:
+    """The latency chart in one sentence, from the numbers it draws."""
+    ours, naive = data["http"]["ours"]["load"], data["http"]["naive"]["load"]
+    single = [r for r in data["served"]["rows"] if r["requests_per_s"] == r["texts_per_s"]]
+    lightest = min(single, key=lambda r: r["texts_per_s"])
+    open_loops = [r for r in single if "open loop" in r["label"]]
+    busiest = max(open_loops, key=lambda r: r["texts_per_s"])
+    return (
+        f"Saturated over HTTP, Tandem serves {ours['texts_per_s']} texts/s at p50 {ours['p50_ms']} ms and "
+        f"the naive pattern {naive['texts_per_s']} texts/s at p50 {naive['p50_ms']} ms. Over gRPC, p99 "
+        f"grows from {lightest['p99_ms']} ms at {_short(lightest['label'])} to {busiest['p99_ms']} ms in the "
+        f"{_short(busiest['label'])} ({busiest['texts_per_s']} texts/s); at saturation the queue sets it."
+    )
+
+
+def _short(label: str) -> str:
+    """'gRPC, 1 text, open loop at 80% (165 req/s)' -> 'open loop at 80%'."""
+    return label.split(", ", 2)[-1].split(" (", maxsplit=1)[0]
+
+
+def memory_takeaway(rows: list[dict[str, Any]]) -> str:
+    """The memory chart in one sentence: does the formula cover every measured peak?"""
+    errors = [r["error_pct"] for r in rows]
+    if min(errors) >= 0:
+        return (
+            f"The formula is above every measured peak, by {min(errors):g} to {max(errors):g} %, and the "
+            "limit above that: a pod sized by it is not killed for memory under the loads measured here."
+        )
+    under = [r["label"] for r in rows if r["error_pct"] < 0]
+    return f"The formula is below the measured peak for {', '.join(under)}: the plan needs a larger term there."
+
+
 def render(data: dict[str, Any]) -> str:
     m, raw, served_data, side = data["machine"], data["raw"], data["served"], data["http"]
     ceiling = raw["ceiling_texts_per_s"]
@@ -505,6 +537,11 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"Ours / naive throughput: **{ratio:.2f}x** (target >= 1.3x).",
         "",
+        "![Latency against throughput: Tandem over gRPC from concurrency 1 to saturation, and Tandem "
+        "and the naive pattern over HTTP at saturation](core-latency.svg)",
+        "",
+        latency_takeaway(data),
+        "",
         "## 4. Memory by worker count against the formula",
         "",
         "32-text requests alternating full-length (256-token) and ordinary texts, at saturation, with",
@@ -529,6 +566,11 @@ def render(data: dict[str, Any]) -> str:
             f"{r['limit_mib']} | {'—' if r['startup_s'] is None else r['startup_s']} |"
             for r in data["memory"]
         ],
+        "",
+        "![Peak memory against the worker-math formula: measured peak RSS beside the formula's "
+        "request and limit for each configuration](core-memory.svg)",
+        "",
+        memory_takeaway(data["memory"]),
         "",
         "## 5. Layouts and precision (same loads, gRPC)",
         "",

@@ -6,7 +6,10 @@ load (one request at a time) and at about 70% of the core's capacity (open
 loop, fixed rate). Direct and gateway runs alternate for several rounds and
 the report takes the median of each percentile, because on a shared 2-CPU
 machine one run's noise is as large as the effect being measured. The
-gateway's CPU time per request comes from its /proc counters.
+gateway's CPU time per request comes from its /proc counters. Last, the
+time split per stage (gateway, network, queue, tokenization, inference) at
+each load, from the two services' histograms (bench/stages.py);
+`--only stages` measures that section alone.
 
 Results: docs/benchmarks/gateway.md (raw: gateway.json). Loopback only;
 every run bounded in requests and seconds.
@@ -15,9 +18,12 @@ every run bounded in requests and seconds.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 from typing import Any
 
+import httpx
 from harness import (
     bench_main,
     corpus_load,
@@ -26,10 +32,47 @@ from harness import (
     start_core,
     start_gateway,
 )
-from loadgen import LoadResult
+from loadgen import LoadGenerator, LoadResult
+from stages import STAGES, scrape, split_ms
+from tandem_devkit.stack import StackPorts
+
+
+def levels(rate: float) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The two loads: one request at a time, and an open loop at ``rate`` requests/s."""
+    return (
+        ("light", {"concurrency": 1, "requests": 300, "warmup": 10}),
+        ("70%", {"rate": rate, "concurrency": 256, "requests": 100_000}),
+    )
+
+
+async def stage_split(
+    load: LoadGenerator, ports: StackPorts, rate: float, seconds: float
+) -> list[dict[str, Any]]:
+    """Mean time per request in each stage, through the gateway, at each load."""
+    urls = {
+        "gateway": f"http://127.0.0.1:{ports.gateway_admin}/metrics",
+        "core": f"http://127.0.0.1:{ports.core_metrics}/metrics",
+    }
+    rows = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for level, flags in levels(rate):
+            before = await scrape(client, urls)
+            result = await load.run(target=f"http://127.0.0.1:{ports.gateway_http}",
+                                    seconds=seconds, mode="http", path="/v1/embeddings", **flags)  # fmt: skip
+            after = await scrape(client, urls)
+            rows.append({
+                "level": level,
+                "requests": result.raw["requests"],
+                "requests_per_s": round(result.requests_per_s, 1),
+                "errors": sum(result.errors.values()),
+                "stages_ms": split_ms(before, after),
+            })  # fmt: skip
+    return rows
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    if args.only is not None:
+        return await _only(args)
     load = corpus_load(args)
     rounds = 1 if args.quick else 3
     seconds = 4 if args.quick else 10
@@ -45,10 +88,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[tuple[str, str], list[LoadResult]] = {}
         gateway_cpu: dict[str, list[float]] = {"light": [], "70%": []}
         for _ in range(rounds):
-            for level, flags in (
-                ("light", {"concurrency": 1, "requests": 300, "warmup": 10}),
-                ("70%", {"rate": rate, "concurrency": 256, "requests": 100_000}),
-            ):
+            for level, flags in levels(rate):
                 for path, target, extra in (
                     ("direct gRPC", direct_target, {}),
                     (
@@ -64,6 +104,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                             (cpu_seconds(gateway) - before) / max(result.raw["requests"], 1) * 1e3
                         )
                     runs.setdefault((level, path), []).append(result)
+        stages = await stage_split(load, ports, rate, seconds)
     finally:
         gateway.stop()
         core.stop()
@@ -88,7 +129,41 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "gateway_cpu_ms_per_request": {
             k: round(statistics.median(v), 3) for k, v in gateway_cpu.items() if v
         },
+        "stages": stages,
     }
+
+
+async def _only(args: argparse.Namespace) -> dict[str, Any]:
+    """`--only stages`: the time split again, the other sections kept from the last results."""
+    if args.only != "stages":
+        raise SystemExit(f"--only {args.only}: only 'stages' can be measured on its own")
+    previous = args.out.with_suffix(".json")
+    if not previous.exists():
+        raise SystemExit(f"--only needs the results of a full run in {previous}")
+    data: dict[str, Any] = json.loads(previous.read_text())
+    load = corpus_load(args)
+    seconds = 4 if args.quick else 10
+    load_average = round(os.getloadavg()[0], 2)  # how busy the machine was as this run started
+    core, ports = start_core(args.model_dir, args.log_dir, "gateway-bench-core")
+    gateway = start_gateway(args.gateway_bin, ports, args.log_dir, "gateway-bench-gateway")
+    try:
+        # The 70% load is 70% of this run's capacity: the machine may be busier
+        # (or quieter) than during the full run.
+        capacity = await load.run(target=f"127.0.0.1:{ports.core_grpc}", requests=20_000,
+                                  seconds=seconds, concurrency=32, warmup=20)  # fmt: skip
+        rate = round(capacity.requests_per_s * 0.7, 1)
+        data["stages"] = await stage_split(load, ports, rate, seconds)
+    finally:
+        gateway.stop()
+        core.stop()
+    data["stages_measured"] = {
+        "date": machine()["date"],
+        "load_average": load_average,
+        "command": f'{args.command} BENCH_ARGS="--only stages{" --quick" if args.quick else ""}"',
+        "core_capacity_rps": round(capacity.requests_per_s, 1),
+        "rate_70_rps": rate,
+    }
+    return data
 
 
 def render(data: dict[str, Any]) -> str:
@@ -133,7 +208,63 @@ def render(data: dict[str, Any]) -> str:
         "gateway's share.",
         "",
     ]
+    if "stages" in data:
+        lines += render_stages(data)
     return "\n".join(lines)
+
+
+def render_stages(data: dict[str, Any]) -> list[str]:
+    """Where the time goes: the table, the chart and its takeaway."""
+    rows = data["stages"]
+    again = data.get("stages_measured")
+    lines = [
+        "## Where the time goes",
+        "",
+        "Mean time per request in each stage, through the gateway, from the two services' own",
+        "histograms: both scraped before and after each load step, each stage the change in a",
+        "histogram's `_sum` over the change in its `_count` (bench/stages.py says which histogram",
+        "each stage is). Network is the gateway's gRPC call minus the core's own request time;",
+        "inference is the core's request time minus its queue wait and tokenization.",
+    ]
+    if again:
+        lines += [
+            "",
+            f"This section was measured on {again['date']}, on its own, with `{again['command']}`",
+            f"(core capacity {again['core_capacity_rps']} requests/s, 70% = {again['rate_70_rps']} requests/s),",
+            f"on a machine whose 1-minute load average was {again['load_average']} as it started: other work",
+            "shared the two CPUs, so queueing at 70% is larger than on a quiet machine.",
+        ]
+    lines += [
+        "",
+        "| load | requests/s | " + " | ".join(f"{s} ms" for s in STAGES) + " | sum ms |",
+        "|---|---|" + "---|" * len(STAGES) + "---|",
+        *[
+            f"| {r['level']} | {r['requests_per_s']} | "
+            + " | ".join(f"{r['stages_ms'][s]:.2f}" for s in STAGES)
+            + f" | {sum(r['stages_ms'].values()):.2f} |"
+            for r in rows
+        ],
+        "",
+        "![Where a request's time goes: stacked bars of gateway, network, queue, tokenization and "
+        "inference time per request, at light load and at 70% of capacity](gateway-stages.svg)",
+        "",
+        stages_takeaway(rows),
+        "",
+    ]
+    return lines
+
+
+def stages_takeaway(rows: list[dict[str, Any]]) -> str:
+    """The stage chart in one sentence: the largest stage at each load, and the gateway's share."""
+    parts = []
+    for r in rows:
+        total = sum(r["stages_ms"].values())
+        top = max(STAGES, key=lambda s: r["stages_ms"][s])
+        parts.append(
+            f"{r['level']}: {r['stages_ms'][top] / total:.0%} of {total:.1f} ms is {top}, "
+            f"{r['stages_ms']['gateway'] / total:.0%} the gateway"
+        )
+    return "Per request, " + "; ".join(parts) + "."
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from charts import render_charts
 from loadgen import LoadGenerator, LoadResult, percentile, probe_latency
 from tandem.model.manifest import ModelManifest
 from tandem.model.tokenizer import TextTokenizer
@@ -168,7 +169,8 @@ def bench_main(
     measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
     render: Callable[[dict[str, Any]], str],
 ) -> int:
-    """The command line every benchmark shares: measure, then write <name>.md and <name>.json."""
+    """The command line every benchmark shares: measure, then write <name>.md, <name>.json
+    and the charts the page embeds (bench/charts.py)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument(
@@ -200,5 +202,7 @@ def bench_main(
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
     args.out.write_text(report)
+    for chart in render_charts(name, data, args.out.parent):
+        print(f"wrote {chart}")
     print(report)
     return 0
