@@ -56,9 +56,11 @@ def mean(metric: str, selector: str, by: str = "", *, core: bool = False) -> str
     `by` (empty: over everything selected): the rate of its sum over the rate
     of its count. core=True joins each core's series to its model first."""
 
+    total = f"sum by ({by})" if by else "sum"
+
     def part(suffix: str) -> str:
         r = rate(metric + suffix, selector)
-        return f"sum by ({by}) ({core_by_model(r) if core else r})"
+        return f"{total} ({core_by_model(r) if core else r})"
 
     return ratio(part("_sum"), part("_count"))
 

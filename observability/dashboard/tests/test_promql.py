@@ -49,6 +49,7 @@ def test_mean_is_the_sum_rate_over_the_count_rate() -> None:
     numerator, denominator = expr.split("\n/\n")
     assert numerator == f"sum by (model) ({rate('h_seconds_sum', GATEWAY)})"
     assert denominator == f"sum by (model) ({rate('h_seconds_count', GATEWAY)})"
+    assert mean("h_seconds", GATEWAY).startswith(f"sum ({rate('h_seconds_sum', GATEWAY)})")
     core = mean("h_seconds", CORE, "model_id", core=True)
     assert core.count("group_left (model_id)") == 2
 
