@@ -56,6 +56,23 @@ dashboard-check: $(VENV)/.dashboard-installed ## Fail if the checked-in dashboar
 test-dashboard: $(VENV)/.dashboard-installed prometheus-tools ## The generator's tests (every query parsed by promtool)
 	cd $(DASHBOARD_DIR) && PROMTOOL=$(PROMTOOL) $(VENV)/bin/pytest -q
 
+# The SLO alerts (docs/observability.md, "SLO alerts"): the chart's
+# PrometheusRule rendered with its defaults (spec.groups as a rule file, by
+# tandem_devkit.chart_rules), checked by promtool, and unit-tested by the
+# promtool tests in observability/alerts/ (every alert fires once and stays
+# quiet once). They run next to the rendered file, which they name.
+ALERTS_DIR := $(ROOT)/observability/alerts
+
+TEST_TARGETS += alerts-check
+
+.PHONY: alerts-check
+alerts-check: prometheus-tools chart-tools ## promtool check rules + test rules on the chart's PrometheusRule (observability/alerts)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; set -e; \
+	$(PY) -m tandem_devkit.chart_rules --helm $(HELM) --namespace local --release tandem --out $$tmp/rules.yaml; \
+	$(PROMTOOL) check rules $$tmp/rules.yaml; \
+	cp $(ALERTS_DIR)/*_test.yaml $$tmp/; \
+	cd $$tmp && $(PROMTOOL) test rules *_test.yaml
+
 # The Kubernetes suite's Prometheus (tests/k8s/test_observability.py): the
 # same binary in an image FROM scratch, made by the CI cluster's own mkimage
 # (reproducible: equal inputs, equal digest). Not for users' clusters: the
