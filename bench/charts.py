@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -96,7 +97,9 @@ def _short_load(label: str) -> str:
 
 def _minor_tick(y: float, _: int) -> str:
     """Label the 2x and 5x minor ticks of a log axis, so short ranges still read."""
-    mantissa = y / 10 ** (len(str(int(y))) - 1) if y >= 1 else 0
+    if y <= 0:
+        return ""
+    mantissa = y / 10 ** math.floor(math.log10(y))
     return f"{y:g}" if round(mantissa) in (2, 5) else ""
 
 

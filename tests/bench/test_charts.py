@@ -222,3 +222,9 @@ def test_command_line_draws_from_the_results_directory(tmp_path: Path) -> None:
 
     assert done.stdout.count("wrote ") == 3
     assert (tmp_path / "gateway-stages.svg").exists()
+
+
+def test_log_axis_labels_only_the_2x_and_5x_minor_ticks() -> None:
+    ticks = [charts._minor_tick(v, 0) for v in (3, 20, 50, 60, 200, 0.5, 0)]
+
+    assert ticks == ["", "20", "50", "", "200", "0.5", ""]
