@@ -50,18 +50,23 @@ def outcome_gateways(
 ) -> Iterator[dict[str, StackPorts]]:
     """The strict and the orphan gateway of tandem_devkit.outcomes, fp32 only."""
     fp32 = stack.models["fp32"]
+    # name -> (its only pool's gRPC port, its settings)
     settings = {
-        "strict": {
-            "TANDEM_GATEWAY_UPSTREAM_POOLS": f"{fp32}=dns:///{stack.core_grpc}",
-            **outcomes.STRICT_GATEWAY_SETTINGS,
-        },
-        "orphan": {"TANDEM_GATEWAY_UPSTREAM_POOLS": f"{fp32}=dns:///127.0.0.1:{free_port()}"},
+        "strict": (stack.core_ports["fp32"].grpc, outcomes.STRICT_GATEWAY_SETTINGS),
+        "orphan": (free_port(), {}),  # nothing listens there
     }
     started: dict[str, tuple[ManagedProcess, StackPorts]] = {}
     try:
-        for name, env in settings.items():
+        for name, (grpc_port, env) in settings.items():
             ports = StackPorts(gateway_http=free_port(), gateway_admin=free_port())
-            process = gateway_process(gateway_bin, ports, log_dir, env=env, name=f"gateway-{name}")
+            process = gateway_process(
+                gateway_bin,
+                ports,
+                log_dir,
+                env=env,
+                name=f"gateway-{name}",
+                pools={fp32: grpc_port},
+            )
             started[name] = (process.start(), ports)
         for process, ports in started.values():
             _wait_live(process, ports)
