@@ -175,3 +175,7 @@ def test_every_alert_rule_loads_and_evaluates_without_error(prometheus: LocalPro
     assert not unhealthy, "rules that failed to evaluate:\n" + "\n".join(unhealthy)
     for rule in rules:
         prometheus.query(rule["query"])  # parses on its own (PrometheusError otherwise)
+    # A rule over a renamed metric evaluates "ok" and never fires: each metric
+    # a rule selects must have series.
+    gone = {r["name"]: dashboard.missing_metrics(prometheus.query, r["query"]) for r in rules}
+    assert not any(gone.values()), {name: g for name, g in gone.items() if g}

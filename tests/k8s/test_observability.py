@@ -272,6 +272,8 @@ def test_every_alert_rule_evaluates_in_the_cluster(
         f"{r['name']}: {r['health']} {r.get('lastError', '')}" for r in rules if r["health"] != "ok"
     ]
     assert not unhealthy, "rules that failed to evaluate:\n" + "\n".join(unhealthy)
+    gone = {r["name"]: dashboard.missing_metrics(prometheus.query, r["query"]) for r in rules}
+    assert not any(gone.values()), {name: g for name, g in gone.items() if g}
 
 
 def test_series_carry_the_labels_the_dashboard_selects_by(

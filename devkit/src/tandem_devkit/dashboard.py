@@ -93,14 +93,32 @@ def label_values_promql(query: str) -> str:
     return f"group by ({match.group('label')}) ({selector})"
 
 
+# A metric name as a selector uses it: followed by its label matchers or a range.
+_SELECTED_METRIC = re.compile(r"(?<![\w:\"])([a-zA-Z_][a-zA-Z0-9_]*)\s*(?=\{|\[)")
+# Words before "{" or "[" that are not metrics: aggregation clauses and the like.
+_NOT_METRICS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+
+
+def referenced_metrics(expr: str) -> set[str]:
+    """The metric names expr selects (recording rules, with a colon, excluded):
+    a query can return data although one of them is gone (`a or on () 0 * b`),
+    so each must also have series of its own."""
+    return {name for name in _SELECTED_METRIC.findall(expr) if name not in _NOT_METRICS}
+
+
+def missing_metrics(query: Callable[[str], list[dict[str, Any]]], expr: str) -> list[str]:
+    """The metrics expr selects that have no series in Prometheus now."""
+    return sorted(m for m in referenced_metrics(expr) if not query(f"group({m})"))
+
+
 def unanswered_panels(
     query: Callable[[str], list[dict[str, Any]]],
     variables: Mapping[str, str],
     dashboard: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Every panel query evaluated with query(expr): (refused, empty), each a
-    list of "panel [refId]: reason" lines; both empty when every query parses
-    and returns data."""
+    list of "panel [refId]: reason" lines; both empty when every query parses,
+    returns data, and every metric it selects has series."""
     refused, empty = [], []
     for panel_query in panel_queries(dashboard if dashboard is not None else load()):
         expr = panel_query.substituted(variables)
@@ -110,6 +128,9 @@ def unanswered_panels(
         except RuntimeError as err:  # PrometheusError
             refused.append(f"{where}: {err}")
             continue
-        if not result:
-            empty.append(f"{where}: {expr}")
+        gone = missing_metrics(query, expr)
+        if not result or gone:
+            empty.append(
+                f"{where}: {expr}" + (f" (no series of {', '.join(gone)})" if gone else "")
+            )
     return refused, empty
