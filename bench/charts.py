@@ -217,7 +217,8 @@ def stage_split(data: Mapping[str, Any]) -> Figure | None:
         "Where a request's time goes, through the gateway",
         caption(data, "stages") + " Means per request from the services' own histograms "
         "(_sum / _count before and after each load step, bench/stages.py); "
-        "1 text per request.",
+        "1 text per request; light = one request at a time, 70% = an open loop at 70 % of "
+        "the core's measured capacity.",
         height=3.8,
     )
     labels = [f"{r['level']}\n({r['requests_per_s']:g} req/s)" for r in rows]

@@ -229,10 +229,10 @@ def render_stages(data: dict[str, Any]) -> list[str]:
     if again:
         lines += [
             "",
-            f"This section was measured on {again['date']}, on its own, with `{again['command']}`",
-            f"(core capacity {again['core_capacity_rps']} requests/s, 70% = {again['rate_70_rps']} requests/s),",
-            f"on a machine whose 1-minute load average was {again['load_average']} as it started: other work",
-            "shared the two CPUs, so queueing at 70% is larger than on a quiet machine.",
+            f"This section was measured on {again['date']}, on its own, with `{again['command']}`, on a",
+            f"machine whose 1-minute load average was {again['load_average']} as it started: other work shared the two",
+            f"CPUs, and the core's capacity was {again['core_capacity_rps']} requests/s (70% = {again['rate_70_rps']}),",
+            f"against {data['core_capacity_rps']} in the run above. Every figure in it includes that contention.",
         ]
     lines += [
         "",
