@@ -56,7 +56,14 @@ run: install model gateway $(if $(OBSERVE),prometheus-tools chart-tools) ## Star
 TEST_TARGETS := proto-check chart-capacity-check proto-lint lint-python lint-tests lint-shell test-python lint-go test-go fuzz-go e2e-local
 
 .PHONY: test
-test: install model tools ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
+# What the checks need, built first and two at a time: on a new machine the
+# Go tools (the largest, Prometheus, takes minutes) compile while pip unpacks
+# wheels and the model builds, which leave a CPU idle. Fragments append their
+# Go tools; Python packages stay out (two pips in one venv would race).
+TEST_PREREQUISITES := install model tools gateway
+
+test: ## Everything CI runs: lint, unit, generated-code check, fuzzing, e2e
+	@$(MAKE) -j2 --output-sync=target $(TEST_PREREQUISITES)
 	@for target in $(TEST_TARGETS); do $(MAKE) $$target || exit 1; done
 
 ##@ Building

@@ -11,6 +11,7 @@ ARCHITECTURE_DIAGRAM := docs/architecture.svg
 ##@ Docs: charts and diagrams
 
 TEST_TARGETS += test-bench diagrams-check
+TEST_PREREQUISITES += $(TOOLS_BIN)/.d2-$(D2_VERSION)
 
 # The benchmarks' own packages (matplotlib for the charts), on top of the
 # core's environment.

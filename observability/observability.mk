@@ -18,6 +18,8 @@ PROMETHEUS_TAGS := remove_all_sd,enable_kubernetes_sd
 # The module's v0.3MM.P is Prometheus 3.MM.P (upstream's numbering for Go).
 PROMETHEUS_RELEASE := $(shell echo $(PROMETHEUS_VERSION) | sed -E 's/^v0\.3([0-9][0-9])\.(.*)$$/3.\1.\2/')
 
+TEST_PREREQUISITES += prometheus-tools
+
 .PHONY: prometheus-tools
 prometheus-tools: $(TOOLS_BIN)/.prometheus-$(PROMETHEUS_VERSION) ## Build prometheus and promtool (pinned) into .tools/bin
 

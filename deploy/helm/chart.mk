@@ -32,6 +32,7 @@ CHART_KUBE_VERSIONS := 1.29.0 1.37.0
 ##@ Kubernetes: chart checks (part of make test)
 
 TEST_TARGETS += lint-chart test-chart lint-workflows
+TEST_PREREQUISITES += $(TOOLS_BIN)/.helm-$(HELM_VERSION) $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION)
 
 # The KEDA whose ScaledObject CRD the chart tests validate against: the one
 # the CI cluster runs (one pin, in ci/cluster/versions.env).
