@@ -74,6 +74,25 @@ def test_on_renders_one_rule_with_the_chart_labels_and_yours() -> None:
     assert {r["alert"] for r in rules(manifest) if "alert" in r} == ALERTS
 
 
+def test_only_fields_of_the_prometheus_rule_crd_are_rendered() -> None:
+    # monitoring.coreos.com/v1 PrometheusRule: spec.groups[].rules[] are
+    # Prometheus rules; label and annotation values must be strings.
+    manifest = rule()
+    assert set(manifest) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(manifest["spec"]) == {"groups"}
+    names = [group["name"] for group in manifest["spec"]["groups"]]
+    assert len(names) == len(set(names)), "group names must be unique"
+    for group in manifest["spec"]["groups"]:
+        assert set(group) == {"name", "rules"}
+        for r in group["rules"]:
+            assert set(r) <= {"record", "alert", "expr", "for", "labels", "annotations"}, r
+            assert ("record" in r) != ("alert" in r), r
+            assert isinstance(r["expr"], str)
+            assert r["expr"].strip()
+            for key in ("labels", "annotations"):
+                assert all(isinstance(v, str) for v in r.get(key, {}).values()), (key, r)
+
+
 def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook_in_the_docs() -> None:
     headings = {
         re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
