@@ -42,6 +42,8 @@ SERVICE_MONITOR_FIELDS = {
 def validate(doc: dict[str, Any], kube_version: str) -> None:
     if doc["kind"] == "ServiceMonitor":
         check_service_monitor(doc)
+    elif doc["kind"] == "PrometheusRule":
+        check_prometheus_rule(doc)
     elif doc["kind"] == "ScaledObject":
         jsonschema.validate(doc, keda_scaled_object_schema())
     else:
@@ -62,6 +64,18 @@ def check_service_monitor(doc: dict[str, Any]) -> None:
             assert set(relabeling) <= SERVICE_MONITOR_FIELDS["spec.endpoints[].relabelings[]"]
 
 
+def check_prometheus_rule(doc: dict[str, Any]) -> None:
+    """monitoring.coreos.com/v1 PrometheusRule: the fields of its CRD the chart
+    renders (tests/chart/test_prometheus_rule.py checks the rules themselves)."""
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(doc) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(doc["spec"]) == {"groups"}
+    for group in doc["spec"]["groups"]:
+        assert set(group) == {"name", "rules"}
+        for rule in group["rules"]:
+            assert set(rule) <= {"record", "alert", "expr", "for", "labels", "annotations"}, rule
+
+
 def test_there_are_scenarios_for_each_feature() -> None:
     names = {p.name.removesuffix("-values.yaml") for p in SCENARIOS}
     assert names >= {
@@ -73,6 +87,7 @@ def test_there_are_scenarios_for_each_feature() -> None:
         "tracing",
         "two-models",
         "keda",
+        "observability",
     }
 
 
@@ -151,6 +166,15 @@ def test_scenarios_turn_on_what_they_are_named_for() -> None:
     assert {"tandem-otel-collector", "tandem-jaeger"} <= {
         d["metadata"]["name"] for d in tracing.all("Deployment")
     }
+    observability = render(scenario("observability"))
+    assert len(observability.all("PrometheusRule")) == 1
+    assert len(observability.all("ServiceMonitor")) == 2
+    dashboards = [
+        d
+        for d in observability.all("ConfigMap")
+        if d["metadata"]["labels"].get("grafana_dashboard")
+    ]
+    assert len(dashboards) == 1
     explicit = render(scenario("explicit-resources"))
     assert explicit.container("core")["resources"]["limits"]["memory"] == "512Mi"
 
