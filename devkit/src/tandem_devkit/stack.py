@@ -320,8 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"starting {gateway.name} (log: {gateway.log_path})", flush=True)
         started.append(gateway.start())
         gateway.wait_ready(60)
-        started += _observe(args, ports, models)
-        print(_banner(ports, models), flush=True)
+        observers, observe_note = _observe(args, ports, models)
+        started += observers
+        print(_banner(ports, models) + observe_note, flush=True)
         while not stop_requested:
             if printer is not None:
                 printer.print_new()
@@ -350,11 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _observe(
     args: argparse.Namespace, ports: StackPorts, models: Mapping[str, str]
-) -> list[ManagedProcess]:
+) -> tuple[list[ManagedProcess], str]:
     """With --observe, a Prometheus scraping the gateway and every core every 5 s
-    (make run OBSERVE=1); it prints where to query it."""
+    (make run OBSERVE=1), and what to tell the user about it."""
     if args.observe is None:
-        return []
+        return [], ""
     from tandem_devkit.prometheus import LocalPrometheus, ScrapeTarget, scrape_config  # noqa: PLC0415
 
     targets = [ScrapeTarget(f"127.0.0.1:{ports.gateway_admin}", "gateway")]
@@ -369,8 +370,7 @@ def _observe(
     )
     print(f"starting prometheus (log: {prometheus.process.log_path})", flush=True)
     prometheus.start()
-    print(_observe_banner(models), flush=True)
-    return [prometheus.process]
+    return [prometheus.process], _observe_banner(models)
 
 
 def _observe_banner(models: Mapping[str, str]) -> str:
@@ -383,13 +383,15 @@ def _observe_banner(models: Mapping[str, str]) -> str:
         "release": LOCAL_RELEASE,
         "model": next(iter(models.values())),
     }
-    wanted = ("latency", "time split", "queue")
+    # The p99 through the gateway, the queue wait estimate (the scaling
+    # signal) and the batch size: short queries that change under load.
+    wanted = ("latency through the gateway", "scaling signal", "batch size (texts)")
     queries = dashboard.panel_queries(dashboard.load())
     examples = []
-    for word in wanted:
-        match = next((q for q in queries if word in q.panel.lower() and q not in examples), None)
-        if match is not None:
-            examples.append(match)
+    for title in wanted:
+        matches = [q for q in queries if q.panel.lower().startswith(title)]
+        if matches:
+            examples.append(matches[-1])
     api = f"http://127.0.0.1:{OBSERVE_PORT}/api/v1/query"
     lines = [
         f"Prometheus scrapes every service every 5 s: {api}",
@@ -397,8 +399,8 @@ def _observe_banner(models: Mapping[str, str]) -> str:
         "data source and import deploy/helm/tandem/dashboards/tandem.json.",
         "Three of the dashboard's queries (send some requests first):",
     ]
-    for query in examples[:3]:
-        expr = query.substituted(variables)
+    for query in examples:
+        expr = " ".join(query.substituted(variables).split())
         lines.append(f"  # {query.panel}\n  curl -s {api} --data-urlencode 'query={expr}'; echo")
     return "\n".join(lines) + "\n"
 
