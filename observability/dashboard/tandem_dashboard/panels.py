@@ -27,7 +27,7 @@ class Query:
     legend: str
 
 
-def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
+def _target(query: Query, ref_id: str, exemplars: bool) -> prometheus.Dataquery:
     return (
         prometheus.Dataquery()
         .datasource(DATASOURCE)
@@ -35,6 +35,7 @@ def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
         .legend_format(query.legend)
         .ref_id(ref_id)
         .range()
+        .exemplar(exemplars)
     )
 
 
@@ -46,11 +47,14 @@ def timeseries_panel(
     queries: list[Query],
     width: int = THIRD,
     stacked: bool = False,
+    exemplars: bool = False,
 ) -> timeseries.Panel:
     """A time series panel with one target per query (refIds A, B, ...).
 
     stacked draws the series on top of each other, for parts of a whole (the
-    time split); otherwise each is its own line from zero.
+    time split); otherwise each is its own line from zero. exemplars asks
+    Prometheus for the histogram's exemplars too: Grafana draws each as a dot
+    whose trace_id links to the request's trace.
     """
     panel = (
         timeseries.Panel()
@@ -79,5 +83,5 @@ def timeseries_panel(
     if stacked:
         panel = panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     for i, query in enumerate(queries):
-        panel = panel.with_target(_target(query, chr(ord("A") + i)))
+        panel = panel.with_target(_target(query, chr(ord("A") + i), exemplars))
     return panel

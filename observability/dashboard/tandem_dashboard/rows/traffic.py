@@ -65,8 +65,10 @@ def panels() -> list[Panel]:
                 "Time from the gateway receiving an embeddings request to its answer, per model, "
                 "from the histogram's buckets (a quantile is only as fine as the bucket it falls "
                 "in). Look for p99 drifting away from p50: requests are waiting for each other "
-                "(see the queue row). Compare p99 with your latency target."
+                "(see the queue row). Compare p99 with your latency target. With tracing on, "
+                "the dots are exemplars: each links a slow bucket to one request's trace."
             ),
+            exemplars=True,
             queries=[
                 Query(
                     quantile(q, rate(_DURATION + "_bucket", EMBEDDINGS), "model"),
