@@ -9,6 +9,7 @@ classic text format, with no exemplar.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,12 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_classic
 from prometheus_client.samples import Sample
 from tandem_devkit.otlp_receiver import OtlpReceiver
+from tandem_devkit.prometheus import LocalPrometheus, ScrapeTarget, scrape_config
 from tandem_devkit.stack import (
     ManagedProcess,
     StackPorts,
     core_process,
+    free_port,
     gateway_process,
     served_model,
 )
@@ -208,3 +211,36 @@ def test_the_default_scrape_is_the_classic_text_format_without_exemplars(
         assert not any(trace_id in reply.text for trace_id in sent)
         families = {f.name for f in parse_classic(reply.text)}
         assert {GATEWAY_HTTP, CORE_REQUEST} & families, url
+
+
+def test_prometheus_stores_them_and_each_leads_to_a_received_trace(
+    traced: TracedStack, sent: set[str], prometheus_bin: Path, tmp_path: Path
+) -> None:
+    """The whole path an operator clicks through: a real Prometheus (with
+    exemplar storage) scrapes both services as OpenMetrics, and the exemplars
+    its API returns for the latency buckets are the requests' traces."""
+    targets = [
+        ScrapeTarget(f"127.0.0.1:{traced.ports.gateway_admin}", "gateway"),
+        ScrapeTarget(f"127.0.0.1:{traced.ports.core_metrics}", "core", pool="fp32"),
+    ]
+    config = scrape_config(targets, interval_s=1)
+    start = time.time()
+    with LocalPrometheus(
+        prometheus_bin, port=free_port(), work_dir=tmp_path, config=config
+    ) as prom:
+        prom.wait_scraped(t.address for t in targets)
+
+        def stored(family: str) -> set[str]:
+            found = prom.exemplars(f"{family}_bucket", start - 60, time.time() + 60)
+            return {e["labels"]["trace_id"] for series in found for e in series["exemplars"]}
+
+        for family in (GATEWAY_HTTP, CORE_REQUEST):
+            deadline = time.monotonic() + 15
+            ids = stored(family)
+            while not ids and time.monotonic() < deadline:
+                time.sleep(0.5)
+                ids = stored(family)
+            assert ids, f"Prometheus stored no exemplar of {family}"
+            assert ids <= sent, f"{family}: exemplars {ids - sent} are not requests sent"
+    received = {s.trace_id for s in traced.receiver.spans()}
+    assert sent <= received
