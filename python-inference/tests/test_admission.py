@@ -29,6 +29,7 @@ from support import RunningCore, core_settings
 from tandem.admission import (
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
+    REFUSAL_REASONS,
     UNKNOWN_RETRY_AFTER_S,
     AdmissionGate,
     AdmissionLimits,
@@ -127,6 +128,17 @@ def test_the_bounds_are_exported_next_to_the_gauges_they_bound() -> None:
     with gate.admit(10), gate.admit(20):
         assert sample("tandem_core_admitted_requests") == 2
         assert sample("tandem_core_admission_limit", {"resource": "requests"}) == 3
+
+
+def test_every_refusal_reason_is_exported_at_zero_before_the_first_refusal() -> None:
+    # A dashboard's refusal panel reads 0, not "no data", and a renamed
+    # metric still shows as missing (tests/e2e/test_observability.py).
+    _, metrics = _gate()
+    for reason in REFUSAL_REASONS:
+        value = metrics.registry.get_sample_value(
+            "tandem_core_admission_refused_requests_total", {"reason": reason}
+        )
+        assert value == 0, reason
 
 
 def test_a_request_that_cannot_finish_before_its_deadline_is_refused_with_a_hint() -> None:

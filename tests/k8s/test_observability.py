@@ -110,7 +110,8 @@ def _prometheus_objects(release: Release, image: str) -> None:
         "image": image,
         "args": [
             "--config.file=/etc/prometheus/prometheus.yml",
-            "--storage.tsdb.path=/prometheus",
+            # Not /prometheus: that is the binary's path in the image.
+            "--storage.tsdb.path=/data",
             "--web.listen-address=:9090",
             "--enable-feature=exemplar-storage",
         ],
@@ -120,7 +121,7 @@ def _prometheus_objects(release: Release, image: str) -> None:
         "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/prometheus", "readOnly": True},
-            {"name": "data", "mountPath": "/prometheus"},
+            {"name": "data", "mountPath": "/data"},
         ],
     }
     r.core.create_namespaced_pod(

@@ -72,6 +72,10 @@ def retry_after(seconds: float | None) -> float:
     return min(max(seconds, MIN_RETRY_AFTER_S), MAX_RETRY_AFTER_S)
 
 
+# Why admission refuses a request: the label of tandem_core_admission_refused_requests_total.
+REFUSAL_REASONS = ("requests_in_flight", "bytes_in_flight", "deadline")
+
+
 class AdmissionGate:
     """Counts admitted requests and bytes; refuses those that would break the bounds."""
 
@@ -91,6 +95,10 @@ class AdmissionGate:
         self.bytes = 0
         metrics.admission_limit.labels("requests").set(limits.max_requests)
         metrics.admission_limit.labels("bytes").set(limits.max_bytes)
+        # Every reason's series exists from the start, at 0: a dashboard's
+        # refusal rate reads 0 instead of "no data", and an alert's ratio works.
+        for reason in REFUSAL_REASONS:
+            metrics.admission_refused.labels(reason)
         self._publish()
 
     @contextlib.contextmanager
