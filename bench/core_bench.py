@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cpu_cost import SHAPES, CpuRun, measure_raw, measure_served
 from harness import (
     Budget,
     bench_main,
@@ -99,6 +100,15 @@ def raw_threads(
         _run_batches(tokenizer, encoder, batches[:2])
     work = [b for _ in range(passes) for b in batches]
     texts = sum(len(b) for b in work)
+    started = time.perf_counter()
+    _drain_threaded(tokenizer, encoders, work)
+    return texts / (time.perf_counter() - started)
+
+
+def _drain_threaded(
+    tokenizer: TextTokenizer, encoders: Sequence[OnnxEncoder], work: list[list[str]]
+) -> None:
+    """Run every batch of ``work``, one Python thread per encoder taking the next."""
     lock = threading.Lock()
 
     def run(encoder: OnnxEncoder) -> None:
@@ -109,13 +119,28 @@ def raw_threads(
                 batch = work.pop()
             _run_batches(tokenizer, encoder, [batch])
 
-    started = time.perf_counter()
     pool = [threading.Thread(target=run, args=(e,)) for e in encoders]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    return texts / (time.perf_counter() - started)
+
+
+def raw_cpu(
+    tokenizer: TextTokenizer, graph: Path, workers: int, batches: list[list[str]], passes: int
+) -> CpuRun:
+    """The raw loop of ``raw_threads`` (the served layout: ``workers`` x 1 thread in one
+    process), measured by this process's CPU: sessions are built and warmed first."""
+    encoders = [OnnxEncoder(graph, 1) for _ in range(workers)]
+    for encoder in encoders:
+        _run_batches(tokenizer, encoder, batches[:2])
+    work = [b for _ in range(passes) for b in batches]
+
+    def run() -> int:
+        _drain_threaded(tokenizer, encoders, list(work))
+        return sum(len(b) for b in work)
+
+    return measure_raw(run)
 
 
 def _raw_process(
@@ -586,6 +611,8 @@ def render(data: dict[str, Any]) -> str:
         f"mean {data['int8_quality']['mean_cosine']} (fp32: >= 0.9999 on every item). fp32 stays the default.",
         "",
     ]
+    if "cpu" in data:
+        lines += render_cpu(data)
     return "\n".join(lines)
 
 
@@ -633,6 +660,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     )
     print("layouts ...", flush=True)
     layout_rows = await layouts(model_dir, load, args.log_dir, budgets)
+    print("cpu ...", flush=True)
+    cpu = await cpu_per_text(args, budgets, load)
     return {
         "command": args.command,
         "machine": machine(),
@@ -648,7 +677,106 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "memory": memory,
         "layouts": layout_rows,
         "int8_quality": int8_quality(model_dir, args.reference),
+        "cpu": cpu,
     }
+
+
+async def cpu_per_text(
+    args: argparse.Namespace, budgets: dict[str, Budget], load: LoadGenerator
+) -> dict[str, Any]:
+    """The core's CPU-seconds per 1,000 texts (its /proc counters alone) against the raw
+    loop's, for both request shapes (cpu_cost.py): a figure the load generator's
+    place and the machine's other work do not move."""
+    manifest = ModelManifest.read(args.model_dir)
+    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
+    graph = manifest.graph_path(args.model_dir, "fp32")
+    corpus = load.corpus_file.read_text().splitlines()
+    cpus = os.cpu_count() or 1
+    passes = 1 if args.quick else 3
+    raw = {
+        f"{cpus} sessions x 1 thread (threads), sorted batches of {size}": raw_cpu(
+            tokenizer, graph, cpus, sorted_batches(corpus, tokenizer, size), passes
+        )
+        for size in (8, 32)
+    }
+    best_cpu = min(r.per_1000_texts("raw loop") for r in raw.values())
+    best_rate = max(r.texts_per_s for r in raw.values())
+    core, ports = start_core(args.model_dir, args.log_dir, "cpu")
+    served_rows = {}
+    try:
+        for shape, flags in SHAPES.items():
+            run = await measure_served(load, {"core": core}, budgets["sat"],
+                                       target=f"127.0.0.1:{ports.core_grpc}", **flags)  # fmt: skip
+            served_rows[shape] = {
+                "texts_per_s": round(run.texts_per_s, 1),
+                "served_over_raw": round(run.texts_per_s / best_rate, 3),
+                "core_cpu_s_per_1000_texts": round(run.per_1000_texts("core"), 2),
+                "cpu_over_raw": round(run.per_1000_texts("core") / best_cpu, 3),
+                "core_cpu_ms_per_request": round(run.ms_per_request("core"), 3),
+                "client_cpu_share": round(run.client_cpu_s / max(run.wall_s, 1e-9), 3),
+                "texts": run.texts,
+                "errors": run.errors,
+            }
+    finally:
+        core.stop()
+    raw_rows = {
+        label: {"texts_per_s": round(r.texts_per_s, 1),
+                "cpu_s_per_1000_texts": round(r.per_1000_texts("raw loop"), 2)}
+        for label, r in raw.items()
+    }  # fmt: skip
+    return {
+        "raw": raw_rows,
+        "raw_best_cpu_s_per_1000_texts": round(best_cpu, 2),
+        "raw_best_texts_per_s": round(best_rate, 1),
+        "served": served_rows,
+    }
+
+
+def render_cpu(data: dict[str, Any]) -> list[str]:
+    """Section 6: CPU per text, core alone against the raw loop."""
+    cpu = data["cpu"]
+    measured = cpu.get("measured")
+    lines = [
+        "## 6. CPU per text served (the core's own counters) against the raw loop",
+        "",
+        "CPU-seconds the core process spent (user + system, /proc/<pid>/stat), per 1,000 texts",
+        "served, against the raw loop's (tokenizer + ONNX Runtime, the served layout of",
+        "single-thread sessions on Python threads, sorted batches; this process's own counters).",
+        "Unlike throughput, it does not depend on where the load generator runs or on what else",
+        "shares the CPUs (bench/cpu_cost.py). Closed loops over gRPC, after a short warm run.",
+    ]
+    if measured:
+        lines += [
+            "",
+            f"Measured {measured['date']} with `{measured['command']}`, on a shared 2-CPU machine "
+            f"(1-minute load average {measured['load_average']} as it started).",
+        ]
+    lines += [
+        "",
+        "| raw loop | texts/s | CPU-seconds per 1,000 texts |",
+        "|---|---|---|",
+        *[
+            f"| {k} | {v['texts_per_s']} | {v['cpu_s_per_1000_texts']} |"
+            for k, v in cpu["raw"].items()
+        ],
+        "",
+        "| served (gRPC) | texts/s | served / raw | core CPU-s per 1,000 texts | core CPU / raw "
+        "| core CPU ms per request | client CPU |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {shape} | {r['texts_per_s']} | {r['served_over_raw']} | {r['core_cpu_s_per_1000_texts']} "
+            f"| **{r['cpu_over_raw']}** | {r['core_cpu_ms_per_request']} | {r['client_cpu_share']} |"
+            for shape, r in cpu["served"].items()
+        ],
+        "",
+        f"Targets: core CPU / raw <= 1.10 and served / raw >= 0.90 for both shapes (raw: the lowest CPU, "
+        f"{cpu['raw_best_cpu_s_per_1000_texts']} CPU-seconds per 1,000 texts, and the highest rate, "
+        f"{cpu['raw_best_texts_per_s']} texts/s, of the raw loops above). Flame graphs of the core under "
+        "each shape: [1 text, c=32](flame-core-single.svg), [32 texts, c=4](flame-core-batch32.svg) "
+        "(`make bench-profile`).",
+        "",
+    ]
+    return lines
 
 
 # Sections that can be measured again on their own (`--only NAME`): memory
@@ -660,12 +788,21 @@ async def _only(
     load: LoadGenerator,
     model_capacity: GraphCapacity,
 ) -> dict[str, Any]:
-    if args.only != "memory":
-        raise SystemExit(f"--only {args.only}: only 'memory' can be measured on its own")
+    if args.only not in {"memory", "cpu"}:
+        raise SystemExit(f"--only {args.only}: only 'memory' or 'cpu' can be measured on its own")
     previous = args.out.with_suffix(".json")
     if not previous.exists():
         raise SystemExit(f"--only needs the results of a full run in {previous}")
     data: dict[str, Any] = json.loads(previous.read_text())
+    if args.only == "cpu":
+        print("cpu ...", flush=True)
+        data["cpu"] = await cpu_per_text(args, budgets, load)
+        data["cpu"]["measured"] = {
+            "date": machine()["date"],
+            "load_average": round(os.getloadavg()[0], 2),
+            "command": f'{args.command} BENCH_ARGS="--only cpu{" --quick" if args.quick else ""}"',
+        }
+        return data
     print("memory ...", flush=True)
     data["memory"] = await memory_by_workers(
         args.model_dir, load, args.log_dir, budgets["mem"], model_capacity

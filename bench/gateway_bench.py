@@ -24,7 +24,9 @@ import statistics
 from typing import Any
 
 import httpx
+from cpu_cost import SHAPES, measure_served
 from harness import (
+    Budget,
     bench_main,
     corpus_load,
     cpu_seconds,
@@ -130,18 +132,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             k: round(statistics.median(v), 3) for k, v in gateway_cpu.items() if v
         },
         "stages": stages,
+        "cpu": await cpu_through_gateway(args, load),
     }
 
 
 async def _only(args: argparse.Namespace) -> dict[str, Any]:
-    """`--only stages`: the time split again, the other sections kept from the last results."""
-    if args.only != "stages":
-        raise SystemExit(f"--only {args.only}: only 'stages' can be measured on its own")
+    """`--only stages` or `--only cpu`: that section again, the others kept from the last results."""
+    if args.only not in {"stages", "cpu"}:
+        raise SystemExit(f"--only {args.only}: only 'stages' or 'cpu' can be measured on its own")
     previous = args.out.with_suffix(".json")
     if not previous.exists():
         raise SystemExit(f"--only needs the results of a full run in {previous}")
     data: dict[str, Any] = json.loads(previous.read_text())
     load = corpus_load(args)
+    if args.only == "cpu":
+        data["cpu"] = await cpu_through_gateway(args, load)
+        return data
     seconds = 4 if args.quick else 10
     load_average = round(os.getloadavg()[0], 2)  # how busy the machine was as this run started
     core, ports = start_core(args.model_dir, args.log_dir, "gateway-bench-core")
@@ -164,6 +170,78 @@ async def _only(args: argparse.Namespace) -> dict[str, Any]:
         "rate_70_rps": rate,
     }
     return data
+
+
+async def cpu_through_gateway(args: argparse.Namespace, load: LoadGenerator) -> dict[str, Any]:
+    """CPU per request of the gateway and of the core, from their own /proc counters, with
+    both request shapes sent through the gateway (cpu_cost.py); the core's raw loop comes
+    from the last core benchmark (docs/benchmarks/core.json), when it has one."""
+    budget = Budget(4, 2_000) if args.quick else Budget(15, 20_000)
+    core, ports = start_core(args.model_dir, args.log_dir, "gateway-cpu-core")
+    gateway = start_gateway(args.gateway_bin, ports, args.log_dir, "gateway-cpu-gateway")
+    rows = {}
+    try:
+        for shape, flags in SHAPES.items():
+            run = await measure_served(load, {"gateway": gateway, "core": core}, budget,
+                                       target=f"http://127.0.0.1:{ports.gateway_http}",
+                                       mode="http", path="/v1/embeddings", **flags)  # fmt: skip
+            rows[shape] = {
+                "texts_per_s": round(run.texts_per_s, 1),
+                "gateway_cpu_ms_per_request": round(run.ms_per_request("gateway"), 3),
+                "gateway_cpu_s_per_1000_texts": round(run.per_1000_texts("gateway"), 3),
+                "core_cpu_s_per_1000_texts": round(run.per_1000_texts("core"), 2),
+                "errors": run.errors,
+            }
+    finally:
+        gateway.stop()
+        core.stop()
+    core_results = args.out.with_name("core.json")
+    raw = None
+    if core_results.exists():
+        raw = (
+            json.loads(core_results.read_text()).get("cpu", {}).get("raw_best_cpu_s_per_1000_texts")
+        )
+    for r in rows.values():
+        r["gateway_over_raw"] = round(r["gateway_cpu_s_per_1000_texts"] / raw, 4) if raw else None
+        r["stack_over_raw"] = (
+            round((r["gateway_cpu_s_per_1000_texts"] + r["core_cpu_s_per_1000_texts"]) / raw, 3)
+            if raw
+            else None
+        )
+    return {
+        "rows": rows,
+        "raw_cpu_s_per_1000_texts": raw,
+        "date": machine()["date"],
+        "load_average": round(os.getloadavg()[0], 2),
+        "command": f'{args.command} BENCH_ARGS="--only cpu{" --quick" if args.quick else ""}"',
+    }
+
+
+def render_cpu(data: dict[str, Any]) -> list[str]:
+    """CPU per request: the gateway's and the core's, each from its own counters."""
+    cpu = data["cpu"]
+    return [
+        "## CPU per request",
+        "",
+        "Both request shapes through the gateway (closed loops, after a short warm run); each",
+        "process's CPU (user + system) from its own /proc counters, so the figure does not depend",
+        "on where the load generator runs (bench/cpu_cost.py). Raw: the core's raw loop, CPU-seconds",
+        "per 1,000 texts (docs/benchmarks/core.md, section 6).",
+        f"Measured {cpu['date']} with `{cpu['command']}`, on a shared 2-CPU machine (1-minute load",
+        f"average {cpu['load_average']} as it started). Profile: [flame-gateway.svg](flame-gateway.svg)",
+        "(`make bench-profile`).",
+        "",
+        "| shape | texts/s | gateway CPU ms per request | gateway CPU-s per 1,000 texts | gateway / raw "
+        "| core CPU-s per 1,000 texts | (gateway + core) / raw |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {shape} | {r['texts_per_s']} | {r['gateway_cpu_ms_per_request']} | "
+            f"{r['gateway_cpu_s_per_1000_texts']} | {r['gateway_over_raw']} | "
+            f"{r['core_cpu_s_per_1000_texts']} | {r['stack_over_raw']} |"
+            for shape, r in cpu["rows"].items()
+        ],
+        "",
+    ]
 
 
 def render(data: dict[str, Any]) -> str:
@@ -210,6 +288,8 @@ def render(data: dict[str, Any]) -> str:
     ]
     if "stages" in data:
         lines += render_stages(data)
+    if "cpu" in data:
+        lines += render_cpu(data)
     return "\n".join(lines)
 
 

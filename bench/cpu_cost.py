@@ -1,0 +1,100 @@
+"""CPU per text served, read from each process's own counters.
+
+Throughput on a shared 2-CPU machine depends on who else runs there (the load
+generator, other work): the CPU-seconds a server process spends per 1,000
+texts does not. It is read from /proc/<pid>/stat of the server alone
+(harness.cpu_seconds), and compared with the raw loop's (tokenizer + ONNX
+Runtime in a tight loop, no server), read from this process's own counters
+while it runs nothing else. The difference is the work around the model:
+RPC, decoding, admission, batching, metrics, logging, spans.
+
+Every load run here is bounded in requests and seconds and targets 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness import Budget, cpu_seconds
+from loadgen import LoadGenerator
+from tandem_devkit.stack import ManagedProcess
+
+# The two request shapes of issue 15: single texts from 32 callers, and
+# 32-text requests from 4.
+SHAPES: dict[str, dict[str, int]] = {
+    "1 text, c=32": {"texts": 1, "concurrency": 32},
+    "32 texts, c=4": {"texts": 32, "concurrency": 4},
+}
+WARM_SECONDS = 2.0
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process, every thread included."""
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass(frozen=True)
+class CpuRun:
+    """CPU spent by each process over one measured run, and what the run served."""
+
+    texts: int
+    requests: int
+    wall_s: float
+    cpu_s: dict[str, float]  # process name -> CPU-seconds
+    client_cpu_s: float = 0.0  # the load generator's own
+    errors: int = 0
+
+    def per_1000_texts(self, name: str) -> float:
+        return self.cpu_s[name] / max(self.texts, 1) * 1000
+
+    def ms_per_request(self, name: str) -> float:
+        return self.cpu_s[name] / max(self.requests, 1) * 1000
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.texts / self.wall_s if self.wall_s else 0.0
+
+
+def measure_raw(run: Callable[[], int]) -> CpuRun:
+    """CPU and wall time of ``run`` (a raw loop in this process; returns texts computed)."""
+    cpu, wall = own_cpu_seconds(), time.perf_counter()
+    texts = run()
+    return CpuRun(
+        texts=texts,
+        requests=0,
+        wall_s=time.perf_counter() - wall,
+        cpu_s={"raw loop": own_cpu_seconds() - cpu},
+    )
+
+
+async def measure_served(
+    load: LoadGenerator,
+    processes: dict[str, ManagedProcess],
+    budget: Budget,
+    *,
+    texts: int,
+    concurrency: int,
+    **target: Any,
+) -> CpuRun:
+    """One closed-loop run at ``concurrency`` with ``texts`` per request, after a short
+    warm run at the same load (its CPU is not counted: connections, arenas, caches)."""
+    requests = max(budget.requests // texts, concurrency)
+    await load.run(requests=requests, seconds=WARM_SECONDS, texts=texts,
+                   concurrency=concurrency, **target)  # fmt: skip
+    before = {name: cpu_seconds(p) for name, p in processes.items()}
+    result = await load.run(requests=requests, seconds=budget.seconds, texts=texts,
+                            concurrency=concurrency, **target)  # fmt: skip
+    after = {name: cpu_seconds(p) for name, p in processes.items()}
+    return CpuRun(
+        texts=int(result.raw["texts"]),
+        requests=int(result.raw["requests"]),
+        wall_s=float(result.raw["wall_seconds"]),
+        cpu_s={name: after[name] - before[name] for name in processes},
+        client_cpu_s=float(result.raw["client_cpu_seconds"]),
+        errors=sum(result.errors.values()),
+    )
