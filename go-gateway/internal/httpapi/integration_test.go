@@ -24,14 +24,14 @@ import (
 // These tests put the API in front of the real gRPC client and an
 // in-process fake core, so the whole path HTTP -> gRPC -> HTTP is exercised.
 
-func newIntegrationServer(t *testing.T, addr string, callTimeout time.Duration) *testServer {
+func newIntegrationServer(t testing.TB, addr string, callTimeout time.Duration) *testServer {
 	t.Helper()
 	return newTracedIntegrationServer(t, addr, callTimeout, telemetry.Tracing{})
 }
 
 // newTracedIntegrationServer is newIntegrationServer with tracing in the
 // HTTP layer and the gRPC client.
-func newTracedIntegrationServer(t *testing.T, addr string, callTimeout time.Duration, tracing telemetry.Tracing) *testServer {
+func newTracedIntegrationServer(t testing.TB, addr string, callTimeout time.Duration, tracing telemetry.Tracing) *testServer {
 	t.Helper()
 	cfg := config.Default().Upstream
 	cfg.Target, cfg.Addresses = "", []string{addr}

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"math"
 
 	"github.com/tandem-inference/tandem/go-gateway/internal/upstream"
 )
@@ -48,6 +46,8 @@ type embeddingVector struct {
 	base64 bool
 }
 
+// MarshalJSON is the reference encoding; the response itself is written by
+// appendJSON (encode.go), which encode_test.go checks against this.
 func (v embeddingVector) MarshalJSON() ([]byte, error) {
 	if v.base64 {
 		return json.Marshal(encodeFloat32Base64(v.values))
@@ -60,11 +60,7 @@ func (v embeddingVector) MarshalJSON() ([]byte, error) {
 // encodeFloat32Base64 encodes values as base64 of their little-endian
 // IEEE 754 float32 bytes.
 func encodeFloat32Base64(values []float32) string {
-	buf := make([]byte, 4*len(values))
-	for i, f := range values {
-		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(f))
-	}
-	return base64.StdEncoding.EncodeToString(buf)
+	return base64.StdEncoding.EncodeToString(float32Bytes(values))
 }
 
 // modelObject is OpenAI's model object, plus what an embeddings client

@@ -12,7 +12,13 @@ import (
 // values holding floats can fail to marshal (NaN); callers writing fixed
 // shapes such as model objects and probe answers ignore the error.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	body, err := json.Marshal(v)
+	var body []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		body, err = a.appendJSON(nil) // the embeddings response (encode.go)
+	} else {
+		body, err = json.Marshal(v)
+	}
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
