@@ -209,6 +209,10 @@ bench-gateway: install $(VENV)/.bench-installed model gateway load-tool ## Gatew
 bench-tracing: install $(VENV)/.bench-installed model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
 	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
+.PHONY: bench-profile
+bench-profile: install $(VENV)/.bench-installed model load-tool ## Flame graphs of the core (py-spy, needs ptrace) and the gateway (go test -cpuprofile) under load
+	cd bench && $(PY) profile.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
+
 .PHONY: load-tool
 load-tool: ## Build tandem-load, the benchmarks' Go load generator
 	cd go-gateway && CGO_ENABLED=0 go build -trimpath -o $(LOAD_BIN) ./cmd/tandem-load

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cpu_cost import SHAPES, CpuRun, measure_raw, measure_served
+from cpu_cost import SHAPES, CpuRun, measure_raw, measure_served, padding_share
 from harness import (
     Budget,
     bench_main,
@@ -693,11 +693,16 @@ async def cpu_per_text(
     corpus = load.corpus_file.read_text().splitlines()
     cpus = os.cpu_count() or 1
     passes = 1 if args.quick else 3
+    by_size = {size: sorted_batches(corpus, tokenizer, size) for size in (8, 32)}
     raw = {
         f"{cpus} sessions x 1 thread (threads), sorted batches of {size}": raw_cpu(
-            tokenizer, graph, cpus, sorted_batches(corpus, tokenizer, size), passes
+            tokenizer, graph, cpus, batches, passes
         )
-        for size in (8, 32)
+        for size, batches in by_size.items()
+    }
+    raw_padding = {
+        label: padding_share([[t.token_count for t in tokenizer.encode(b)] for b in batches])
+        for label, batches in zip(raw, by_size.values(), strict=True)
     }
     best_cpu = min(r.per_1000_texts("raw loop") for r in raw.values())
     best_rate = max(r.texts_per_s for r in raw.values())
@@ -706,6 +711,7 @@ async def cpu_per_text(
     try:
         for shape, flags in SHAPES.items():
             run = await measure_served(load, {"core": core}, budgets["sat"],
+                                       core_metrics_url=f"http://127.0.0.1:{ports.core_metrics}/metrics",
                                        target=f"127.0.0.1:{ports.core_grpc}", **flags)  # fmt: skip
             served_rows[shape] = {
                 "texts_per_s": round(run.texts_per_s, 1),
@@ -716,12 +722,14 @@ async def cpu_per_text(
                 "client_cpu_share": round(run.client_cpu_s / max(run.wall_s, 1e-9), 3),
                 "texts": run.texts,
                 "errors": run.errors,
+                **(run.batches or {}),
             }
     finally:
         core.stop()
     raw_rows = {
         label: {"texts_per_s": round(r.texts_per_s, 1),
-                "cpu_s_per_1000_texts": round(r.per_1000_texts("raw loop"), 2)}
+                "cpu_s_per_1000_texts": round(r.per_1000_texts("raw loop"), 2),
+                "padding_share": raw_padding[label]}
         for label, r in raw.items()
     }  # fmt: skip
     return {
@@ -753,19 +761,20 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
         ]
     lines += [
         "",
-        "| raw loop | texts/s | CPU-seconds per 1,000 texts |",
-        "|---|---|---|",
+        "| raw loop | texts/s | CPU-seconds per 1,000 texts | padding share of tokens computed |",
+        "|---|---|---|---|",
         *[
-            f"| {k} | {v['texts_per_s']} | {v['cpu_s_per_1000_texts']} |"
+            f"| {k} | {v['texts_per_s']} | {v['cpu_s_per_1000_texts']} | {v.get('padding_share', '—')} |"
             for k, v in cpu["raw"].items()
         ],
         "",
         "| served (gRPC) | texts/s | served / raw | core CPU-s per 1,000 texts | core CPU / raw "
-        "| core CPU ms per request | client CPU |",
-        "|---|---|---|---|---|---|---|",
+        "| core CPU ms per request | mean batch (texts) | padding share | client CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[
             f"| {shape} | {r['texts_per_s']} | {r['served_over_raw']} | {r['core_cpu_s_per_1000_texts']} "
-            f"| **{r['cpu_over_raw']}** | {r['core_cpu_ms_per_request']} | {r['client_cpu_share']} |"
+            f"| **{r['cpu_over_raw']}** | {r['core_cpu_ms_per_request']} | {r.get('mean_batch_texts', '—')} "
+            f"| {r.get('padding_share', '—')} | {r['client_cpu_share']} |"
             for shape, r in cpu["served"].items()
         ],
         "",

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from harness import Budget, cpu_seconds
 from loadgen import LoadGenerator
+from prometheus_client.parser import text_string_to_metric_families
 from tandem_devkit.stack import ManagedProcess
 
 # The two request shapes of issue 15: single texts from 32 callers, and
@@ -48,6 +50,7 @@ class CpuRun:
     cpu_s: dict[str, float]  # process name -> CPU-seconds
     client_cpu_s: float = 0.0  # the load generator's own
     errors: int = 0
+    batches: dict[str, float] | None = None  # the core's batch shape (batch_shape)
 
     def per_1000_texts(self, name: str) -> float:
         return self.cpu_s[name] / max(self.texts, 1) * 1000
@@ -58,6 +61,45 @@ class CpuRun:
     @property
     def texts_per_s(self) -> float:
         return self.texts / self.wall_s if self.wall_s else 0.0
+
+
+# The core's batch counters: what its batches computed, padding included.
+BATCH_SERIES = {
+    "tandem_core_batch_real_tokens_total": "real_tokens",
+    "tandem_core_batch_padding_tokens_total": "padding_tokens",
+    "tandem_core_batch_texts_count": "batches",
+    "tandem_core_batch_texts_sum": "texts",
+}
+
+
+def batch_counters(metrics_url: str) -> dict[str, float]:
+    """The core's batch counters now (scraped from its /metrics)."""
+    text = httpx.get(metrics_url, timeout=10).text
+    out = dict.fromkeys(BATCH_SERIES.values(), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in BATCH_SERIES:
+                out[BATCH_SERIES[sample.name]] += sample.value
+    return out
+
+
+def batch_shape(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean batch size and the padding share of computed tokens between two scrapes."""
+    delta = {k: after[k] - before[k] for k in after}
+    computed = delta["real_tokens"] + delta["padding_tokens"]
+    return {
+        "mean_batch_texts": round(delta["texts"] / delta["batches"], 2)
+        if delta["batches"]
+        else 0.0,
+        "padding_share": round(delta["padding_tokens"] / computed, 4) if computed else 0.0,
+    }
+
+
+def padding_share(token_counts: list[list[int]]) -> float:
+    """Padding share of computed tokens for batches of these token counts."""
+    real = sum(sum(batch) for batch in token_counts)
+    padded = sum(len(batch) * max(batch) for batch in token_counts)
+    return round((padded - real) / padded, 4) if padded else 0.0
 
 
 def measure_raw(run: Callable[[], int]) -> CpuRun:
@@ -79,17 +121,23 @@ async def measure_served(
     *,
     texts: int,
     concurrency: int,
+    core_metrics_url: str | None = None,
     **target: Any,
 ) -> CpuRun:
     """One closed-loop run at ``concurrency`` with ``texts`` per request, after a short
-    warm run at the same load (its CPU is not counted: connections, arenas, caches)."""
+    warm run at the same load (its CPU is not counted: connections, arenas, caches).
+    With ``core_metrics_url``, also the core's batch shape over the run."""
     requests = max(budget.requests // texts, concurrency)
     await load.run(requests=requests, seconds=WARM_SECONDS, texts=texts,
                    concurrency=concurrency, **target)  # fmt: skip
+    counters = batch_counters(core_metrics_url) if core_metrics_url else None
     before = {name: cpu_seconds(p) for name, p in processes.items()}
     result = await load.run(requests=requests, seconds=budget.seconds, texts=texts,
                             concurrency=concurrency, **target)  # fmt: skip
     after = {name: cpu_seconds(p) for name, p in processes.items()}
+    shape = None
+    if core_metrics_url and counters is not None:
+        shape = batch_shape(counters, batch_counters(core_metrics_url))
     return CpuRun(
         texts=int(result.raw["texts"]),
         requests=int(result.raw["requests"]),
@@ -97,4 +145,5 @@ async def measure_served(
         cpu_s={name: after[name] - before[name] for name in processes},
         client_cpu_s=float(result.raw["client_cpu_seconds"]),
         errors=sum(result.errors.values()),
+        batches=shape,
     )
