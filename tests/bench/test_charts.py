@@ -228,3 +228,38 @@ def test_log_axis_labels_only_the_2x_and_5x_minor_ticks() -> None:
     ticks = [charts._minor_tick(v, 0) for v in (3, 20, 50, 60, 200, 0.5, 0)]
 
     assert ticks == ["", "20", "50", "", "200", "0.5", ""]
+
+
+def peer(key: str, single: float, batch: float, p50: float, p99: float) -> dict[str, Any]:
+    return {"key": key, "label": f"{key} server", "lone": {"p50_ms": p50},
+            "single": {"texts_per_s": single, "p99_ms": p99},
+            "batch": {"texts_per_s": batch}}  # fmt: skip
+
+
+PEERS: dict[str, Any] = {
+    "command": "make bench-peers",
+    "machine": MACHINE,
+    "servers": [
+        peer("tandem", 160.0, 181.0, 17.1, 369.0),
+        peer("infinity", 124.0, 133.0, 14.9, 304.0),
+    ],
+}
+
+
+def test_peer_charts_draw_one_bar_per_server_and_shape(tmp_path: Path) -> None:
+    with charts._style():
+        throughput, latency = charts.peers_throughput(PEERS), charts.peers_latency(PEERS)
+    assert throughput is not None
+    assert latency is not None
+
+    single, batch = throughput.axes[0].containers
+    assert [b.get_width() for b in single] == [160.0, 124.0]  # servers in the run's order
+    assert [b.get_width() for b in batch] == [181.0, 133.0]
+    lone, saturated = latency.axes[0].containers
+    assert [b.get_width() for b in lone] == [17.1, 14.9]
+    assert [b.get_width() for b in saturated] == [369.0, 304.0]
+    assert latency.axes[0].get_xscale() == "log"
+    assert "Data: `make bench-peers`, 2026-01-02 03:04 UTC" in figure_text(throughput)
+    written = charts.render_charts("peers", PEERS, tmp_path)
+    assert [p.name for p in written] == ["peers-throughput.svg", "peers-latency.svg"]
+    assert charts.peers_throughput({**PEERS, "servers": []}) is None
