@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from support import core_settings
 
@@ -113,7 +115,10 @@ def parts(model: RecordingModel, session: OnnxEncoder, model_dir: Path) -> Parts
 
 @contextlib.asynccontextmanager
 async def built(
-    parts: Parts, encode: HeldEncode | None = None, **overrides: int
+    parts: Parts,
+    encode: HeldEncode | None = None,
+    tracer: trace.Tracer | None = None,
+    **overrides: int,
 ) -> AsyncIterator[Core]:
     """An EmbeddingService wired as process.serve wires it (settings' defaults, one worker)."""
     model = parts.model
@@ -145,7 +150,9 @@ async def built(
         precision="fp32",
     )
     pool = ThreadPoolExecutor(settings.tokenizer_threads, thread_name_prefix="tokenize")
-    service = EmbeddingService(info, model, scheduler, pool, metrics, admission=admission)
+    service = EmbeddingService(
+        info, model, scheduler, pool, metrics, admission=admission, tracer=tracer
+    )
     model.calls.clear()
     try:
         yield Core(service, scheduler, admission, metrics, model)
@@ -335,6 +342,51 @@ async def test_tokenize_time_carries_the_sampled_requests_trace(parts: Parts) ->
         assert tokenize_trace_ids(core.metrics) == [
             trace.format_trace_id(span.get_span_context().trace_id)
         ]
+
+
+def _recorded() -> tuple[trace.Tracer, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("test"), exporter
+
+
+async def test_stage_spans_are_the_request_spans_children_in_time_order(parts: Parts) -> None:
+    tracer, exporter = _recorded()
+    async with built(parts, tracer=tracer) as core:
+        await core.service.embed(EmbedCommand(texts=["untraced"]), _deadline())
+        assert not exporter.get_finished_spans()  # no request span (the warm-up): no stages
+        with tracer.start_as_current_span("request") as request:
+            await core.service.embed(EmbedCommand(texts=["one", "two words"]), _deadline())
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    stages = [spans[name] for name in ("tandem.tokenize", "tandem.queue", "tandem.inference")]
+    for stage in stages:
+        assert stage.parent is not None
+        assert stage.parent.span_id == request.get_span_context().span_id
+        assert stage.status.status_code == trace.StatusCode.UNSET
+    tokenize, queue, inference = (
+        (s.start_time or 0, s.end_time or 0, dict(s.attributes or {})) for s in stages
+    )
+    assert tokenize[2] == {"tandem.texts": 2}
+    assert tokenize[0] <= tokenize[1] <= queue[0] <= queue[1] == inference[0] <= inference[1]
+    assert dict(spans["request"].attributes or {})["tandem.texts"] == 2
+
+
+async def test_a_failed_tokenization_is_an_error_span(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(texts: Sequence[str]) -> list[TokenizedText]:
+        raise RuntimeError("tokenizer broke")
+
+    tracer, exporter = _recorded()
+    async with built(parts, tracer=tracer) as core:
+        monkeypatch.setattr(core.model, "tokenize", broken)
+        with pytest.raises(RuntimeError), tracer.start_as_current_span("request"):
+            await core.service.embed(EmbedCommand(texts=["x"]), _deadline())
+    (tokenize,) = [s for s in exporter.get_finished_spans() if s.name == "tandem.tokenize"]
+    assert tokenize.status.status_code == trace.StatusCode.ERROR
+    assert "tokenizer broke" in (tokenize.status.description or "")
+    assert [event.name for event in tokenize.events] == ["exception"]
 
 
 # --- Admission ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from tandem.admission import AdmissionGate
 from tandem.batching.scheduler import BatchedRows, BatchScheduler, epoch_ns
@@ -35,9 +36,6 @@ INLINE_TOKENIZE_CHARS = 2048
 # the call returns: for 256 texts of 8 KB that was 186 MB of peak RSS in one
 # call, measured; in slices of 32 it is an eighth of that, for the same speed.
 TOKENIZE_SLICE_TEXTS = 32
-
-
-_NO_TRACER = trace.NoOpTracer()
 
 
 class Truncation(enum.Enum):
@@ -120,6 +118,7 @@ class EmbeddingService:
         self._tokenize_executor = tokenize_executor
         self._metrics = metrics
         self._tracer = tracer or trace.NoOpTracer()
+        self._traces = not isinstance(self._tracer, trace.NoOpTracer)
 
     @contextlib.contextmanager
     def reserve(self, message_bytes: int) -> Iterator[None]:
@@ -158,12 +157,20 @@ class EmbeddingService:
         # Stage spans are children of the request's server span; requests
         # without one (the warm-up) record none.
         request_span = trace.get_current_span()
-        tracer = self._tracer if request_span.get_span_context().is_valid else _NO_TRACER
+        traced = self._traces and request_span.get_span_context().is_valid
         started = time.perf_counter()
-        with tracer.start_as_current_span("tandem.tokenize") as span:
+        try:
             tokenized = await self._tokenize(command.texts)
-            span.set_attribute("tandem.texts", len(tokenized))
-        tokenize_s = time.perf_counter() - started
+        except BaseException as exc:
+            if traced:
+                self._stage_span("tandem.tokenize", started, time.perf_counter(), error=exc)
+            raise
+        tokenized_at = time.perf_counter()
+        tokenize_s = tokenized_at - started
+        if traced:
+            self._stage_span(
+                "tandem.tokenize", started, tokenized_at, {"tandem.texts": len(tokenized)}
+            )
         self._metrics.tokenize_seconds.observe(
             tokenize_s, exemplar=trace_exemplar(request_span.get_span_context())
         )
@@ -177,7 +184,7 @@ class EmbeddingService:
             deadline=deadline,
             link=request_span.get_span_context(),
         )
-        if tracer is self._tracer:
+        if traced:
             self._trace_stages(batched, len(tokenized), sum(t.token_count for t in tokenized))
         return EmbedResult(
             model_id=self.info.model_id,
@@ -190,12 +197,27 @@ class EmbeddingService:
     def _trace_stages(self, batched: BatchedRows, texts: int, tokens: int) -> None:
         """Queue and inference spans, recorded from the scheduler's measured times."""
         trace.get_current_span().set_attributes({"tandem.texts": texts, "tandem.tokens": tokens})
-        for name, start, end in (
-            ("tandem.queue", batched.submitted, batched.first_start),
-            ("tandem.inference", batched.first_start, batched.last_end),
-        ):
-            span = self._tracer.start_span(name, start_time=epoch_ns(start))
-            span.end(end_time=epoch_ns(end))
+        self._stage_span("tandem.queue", batched.submitted, batched.first_start)
+        self._stage_span("tandem.inference", batched.first_start, batched.last_end)
+
+    def _stage_span(
+        self,
+        name: str,
+        start: float,
+        end: float,
+        attributes: dict[str, int] | None = None,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        """One stage's span, a child of the current (server) span, recorded after the fact
+        from perf_counter times: nothing nests under a stage, so it never needs to be
+        current, and a span started and ended in one go costs about half of one entered
+        as the current span."""
+        span = self._tracer.start_span(name, start_time=epoch_ns(start), attributes=attributes)
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        span.end(end_time=epoch_ns(end))
 
     async def _tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
         # Hundreds of long texts take milliseconds to tokenize: that runs on a
