@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cpu_cost import SHAPES, CpuRun, measure_raw, measure_served, padding_share
+from cpu_cost import (
+    SHAPES,
+    CpuRun,
+    measure_raw,
+    measure_served,
+    padding_share,
+    profile_summary,
+)
 from harness import (
     Budget,
     bench_main,
@@ -719,6 +726,7 @@ async def cpu_per_text(
                 "core_cpu_s_per_1000_texts": round(run.per_1000_texts("core"), 2),
                 "cpu_over_raw": round(run.per_1000_texts("core") / best_cpu, 3),
                 "core_cpu_ms_per_request": round(run.ms_per_request("core"), 3),
+                "core_busy_cpus": round(run.busy("core"), 2),
                 "client_cpu_share": round(run.client_cpu_s / max(run.wall_s, 1e-9), 3),
                 "texts": run.texts,
                 "errors": run.errors,
@@ -729,7 +737,8 @@ async def cpu_per_text(
     raw_rows = {
         label: {"texts_per_s": round(r.texts_per_s, 1),
                 "cpu_s_per_1000_texts": round(r.per_1000_texts("raw loop"), 2),
-                "padding_share": raw_padding[label]}
+                "padding_share": raw_padding[label],
+                "busy_cpus": round(r.busy("raw loop"), 2)}
         for label, r in raw.items()
     }  # fmt: skip
     return {
@@ -761,20 +770,22 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
         ]
     lines += [
         "",
-        "| raw loop | texts/s | CPU-seconds per 1,000 texts | padding share of tokens computed |",
-        "|---|---|---|---|",
+        "| raw loop | texts/s | CPU-seconds per 1,000 texts | padding share of tokens computed "
+        "| CPUs busy |",
+        "|---|---|---|---|---|",
         *[
-            f"| {k} | {v['texts_per_s']} | {v['cpu_s_per_1000_texts']} | {v.get('padding_share', '—')} |"
+            f"| {k} | {v['texts_per_s']} | {v['cpu_s_per_1000_texts']} | {v.get('padding_share', '—')} "
+            f"| {v.get('busy_cpus', '—')} |"
             for k, v in cpu["raw"].items()
         ],
         "",
         "| served (gRPC) | texts/s | served / raw | core CPU-s per 1,000 texts | core CPU / raw "
-        "| core CPU ms per request | mean batch (texts) | padding share | client CPU |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| core CPU ms per request | mean batch (texts) | padding share | CPUs busy (core) | client CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *[
             f"| {shape} | {r['texts_per_s']} | {r['served_over_raw']} | {r['core_cpu_s_per_1000_texts']} "
             f"| **{r['cpu_over_raw']}** | {r['core_cpu_ms_per_request']} | {r.get('mean_batch_texts', '—')} "
-            f"| {r.get('padding_share', '—')} | {r['client_cpu_share']} |"
+            f"| {r.get('padding_share', '—')} | {r.get('core_busy_cpus', '—')} | {r['client_cpu_share']} |"
             for shape, r in cpu["served"].items()
         ],
         "",
@@ -785,6 +796,14 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
         "(`make bench-profile`).",
         "",
     ]
+    if "profile" in cpu:
+        lines += [
+            "Where the core's samples went (py-spy, each sample charged to the innermost of its frames "
+            "that a group names; bench/profile.py):",
+            "",
+            *profile_summary(cpu["profile"]["core"]),
+            "",
+        ]
     return lines
 
 
@@ -806,6 +825,9 @@ async def _only(
     if args.only == "cpu":
         print("cpu ...", flush=True)
         data["cpu"] = await cpu_per_text(args, budgets, load)
+        profile = args.out.with_name("profile.json")  # make bench-profile's, when there is one
+        if profile.exists():
+            data["cpu"]["profile"] = json.loads(profile.read_text())
         data["cpu"]["measured"] = {
             "date": machine()["date"],
             "load_average": round(os.getloadavg()[0], 2),

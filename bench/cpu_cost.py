@@ -62,6 +62,10 @@ class CpuRun:
     def texts_per_s(self) -> float:
         return self.texts / self.wall_s if self.wall_s else 0.0
 
+    def busy(self, name: str) -> float:
+        """CPUs the process kept busy on average (1.0 = one whole CPU)."""
+        return self.cpu_s[name] / self.wall_s if self.wall_s else 0.0
+
 
 # The core's batch counters: what its batches computed, padding included.
 BATCH_SERIES = {
@@ -147,3 +151,19 @@ async def measure_served(
         errors=sum(result.errors.values()),
         batches=shape,
     )
+
+
+def profile_summary(profile: dict[str, Any], *, top: int = 5) -> list[str]:
+    """Lines for a page: where each profiled load's samples went (bench/profile.py's
+    profile.json), the largest groups first, "other" last."""
+    lines = []
+    for label, entry in profile.items():
+        shares = sorted(
+            ((g, v) for g, v in entry["share"].items() if g != "other" and v > 0),
+            key=lambda item: -item[1],
+        )
+        parts = [f"{g} {v:.1%}" for g, v in shares[:top]]
+        rest = sum(v for _, v in shares[top:]) + entry["share"].get("other", 0.0)
+        parts.append(f"the rest {rest:.1%}")
+        lines.append(f"- {label} ({entry['samples']} samples): " + ", ".join(parts) + ".")
+    return lines

@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 from typing import Any
 
 import httpx
-from cpu_cost import SHAPES, measure_served
+from cpu_cost import SHAPES, measure_served, profile_summary
 from harness import (
     Budget,
     bench_main,
@@ -201,6 +202,8 @@ async def cpu_through_gateway(args: argparse.Namespace, load: LoadGenerator) -> 
         raw = (
             json.loads(core_results.read_text()).get("cpu", {}).get("raw_best_cpu_s_per_1000_texts")
         )
+    profile = args.out.with_name("profile.json")  # make bench-profile's, when there is one
+    gateway_profile = json.loads(profile.read_text())["gateway"] if profile.exists() else None
     for r in rows.values():
         r["gateway_over_raw"] = round(r["gateway_cpu_s_per_1000_texts"] / raw, 4) if raw else None
         r["stack_over_raw"] = (
@@ -210,6 +213,7 @@ async def cpu_through_gateway(args: argparse.Namespace, load: LoadGenerator) -> 
         )
     return {
         "rows": rows,
+        "profile": gateway_profile,
         "raw_cpu_s_per_1000_texts": raw,
         "date": machine()["date"],
         "load_average": round(os.getloadavg()[0], 2),
@@ -240,6 +244,25 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
             f"{r['core_cpu_s_per_1000_texts']} | {r['stack_over_raw']} |"
             for shape, r in cpu["rows"].items()
         ],
+        "",
+        *_profile_lines(cpu.get("profile")),
+    ]
+
+
+def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    """The gateway's profile (make bench-profile), when the run found one."""
+    if not profile:
+        return []
+    timings = ", ".join(
+        f"{re.sub(r'-[0-9]+$', '', name)}: {r['ns_per_op'] / 1e3:.0f} us and "
+        f"{r['allocs_per_op']} allocations per request"
+        for name, r in profile["benchmarks"].items()
+    )
+    return [
+        f"BenchmarkEmbeddings (go-gateway/internal/httpapi/bench_test.go; 32 callers, every CPU busy, "
+        f"wall time per request): {timings}. Where its samples went:",
+        "",
+        *profile_summary({"BenchmarkEmbeddings, both shapes": profile}),
         "",
     ]
 

@@ -1,13 +1,15 @@
 """`make bench-profile`: where the core's and the gateway's CPU goes, as flame graphs.
 
 The core: py-spy (bench/requirements.txt) samples the running core process
-(every Python thread; idle ones left out) while tandem-load drives each
-request shape of bench/cpu_cost.py at it over gRPC. Python frames only: with
---native, py-spy cannot tell a thread blocked in a native wait (a worker in
-Condition.wait, the executor's idle threads) from one computing, and half
-the samples were such waits. ONNX Runtime's work shows as Session.run, the
-tokenizer's as its encode call. py-spy attaches with ptrace: it needs root
-or CAP_SYS_PTRACE.
+while tandem-load drives each request shape of bench/cpu_cost.py at it over
+gRPC. Only threads that are running count (idle ones are left out), which
+needs two settings here: --nonblocking (a paused process shows every thread
+as running: half the samples were workers in Condition.wait and the
+executor's idle threads) and Python frames only (with --native py-spy cannot
+tell a native wait from work either). ONNX Runtime's work shows as
+Session.run, the tokenizer's as its encode call; what the grpc.aio C-core
+does on the event loop thread shows under the loop's frames. py-spy attaches
+with ptrace: it needs root or CAP_SYS_PTRACE.
 
 The gateway: the gateway binary has no profiling endpoint, and gets none for
 this (a benchmark is no reason to open one on a production process). Its
@@ -127,8 +129,15 @@ def profile_gateway(args: argparse.Namespace) -> dict[str, Any]:
             cwd=gateway_dir, check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         text = flamegraph.folded_from_pprof(go, binary, prof)
+        # The same requests traced (spans batched to an exporter that drops them),
+        # not profiled: what tracing at 100% adds to the gateway's own work.
+        bench += subprocess.run(
+            [str(binary), "-test.run", "^$", "-test.bench", "^BenchmarkEmbeddingsTraced$",
+             "-test.benchtime", args.go_benchtime, "-test.benchmem"],
+            cwd=gateway_dir / "internal" / "httpapi", check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
     results = [
-        line.split() for line in bench.splitlines() if line.startswith("BenchmarkEmbeddings/")
+        line.split() for line in bench.splitlines() if line.startswith("BenchmarkEmbeddings")
     ]
     stacks = flamegraph.write(
         args.out_dir / "flame-gateway.svg", text,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -67,10 +68,11 @@ async def one_stack(
     gateway = start_gateway(args.gateway_bin, ports, args.log_dir, "tracing", **env)
     target = f"http://127.0.0.1:{ports.gateway_http}"
     try:
-        cpu_before = cpu_seconds(core) + cpu_seconds(gateway)
+        core_before, gateway_before = cpu_seconds(core), cpu_seconds(gateway)
         sat = await load.run(target=target, mode="http", path="/v1/embeddings", requests=50_000,
                              seconds=seconds, concurrency=32, warmup=10)  # fmt: skip
-        service_cpu = cpu_seconds(core) + cpu_seconds(gateway) - cpu_before
+        core_cpu = cpu_seconds(core) - core_before
+        gateway_cpu = cpu_seconds(gateway) - gateway_before
         c1 = await load.run(target=target, mode="http", path="/v1/embeddings", requests=300,
                             seconds=seconds, concurrency=1, warmup=10)  # fmt: skip
     finally:
@@ -85,7 +87,9 @@ async def one_stack(
         "sat_p50_ms": sat.latency_ms("p50"),
         "c1_p50_ms": c1.latency_ms("p50"),
         "errors": sum(sat.errors.values()) + sum(c1.errors.values()),
-        "service_cpu_ms_per_request": service_cpu / max(sat.raw["requests"], 1) * 1e3,
+        "service_cpu_ms_per_request": (core_cpu + gateway_cpu) / max(sat.raw["requests"], 1) * 1e3,
+        "core_cpu_ms_per_request": core_cpu / max(sat.raw["requests"], 1) * 1e3,
+        "gateway_cpu_ms_per_request": gateway_cpu / max(sat.raw["requests"], 1) * 1e3,
         "receiver_cpu_s": receiver_cpu,
         "spans": _spans_received(args.log_dir / "tracing" / "receiver.log") if traced else 0,
     }
@@ -98,6 +102,9 @@ def _spans_received(log: Path) -> int:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     load = corpus_load(args)
+    load_average = round(
+        os.getloadavg()[0], 2
+    )  # how busy the shared machine was as this run started
     rounds = 1 if args.quick else 2
     seconds = 4 if args.quick else 12
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
@@ -106,7 +113,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             results[mode].append(await one_stack(args, load, sampler, seconds))
     summary = {
         mode: {key: round(statistics.median(r[key] for r in runs), 3)
-               for key in ("texts_per_s", "sat_p50_ms", "c1_p50_ms", "service_cpu_ms_per_request")}
+               for key in ("texts_per_s", "sat_p50_ms", "c1_p50_ms", "service_cpu_ms_per_request",
+                           "core_cpu_ms_per_request", "gateway_cpu_ms_per_request")}
         | {"errors": sum(r["errors"] for r in runs), "spans": sum(r["spans"] for r in runs),
            "receiver_cpu_s": round(statistics.median(r["receiver_cpu_s"] or 0 for r in runs), 2)}
         for mode, runs in results.items()
@@ -115,6 +123,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "command": args.command,
         "machine": machine(),
         "rounds": rounds,
+        "load_average": load_average,
         "summary": summary,
         "runs": results,
     }
@@ -129,7 +138,8 @@ def render(data: dict[str, Any]) -> str:
 
     rows = [
         f"| {mode} | {r['texts_per_s']} | {loss(mode):.1f}% | {r['sat_p50_ms']} | {r['c1_p50_ms']} "
-        f"| {r['service_cpu_ms_per_request']} | {r['receiver_cpu_s']} | {r['errors']} | {r['spans']} |"
+        f"| {r['service_cpu_ms_per_request']} | {r.get('core_cpu_ms_per_request', '—')} "
+        f"| {r.get('gateway_cpu_ms_per_request', '—')} | {r['receiver_cpu_s']} | {r['errors']} | {r['spans']} |"
         for mode, r in summary.items()
     ]
     return "\n".join(
@@ -143,11 +153,13 @@ def render(data: dict[str, Any]) -> str:
             "Core + gateway, load through the gateway (OpenAI JSON over HTTP) from `tandem-load`. Tracing",
             "off = no OTLP endpoint (nothing installed); on = spans exported to a local OTLP/gRPC receiver in",
             "its own process on the same CPUs, every request (`always_on`) or 10% of them, decided at the",
-            f"edge (`parentbased_traceidratio`, 0.1). {data['rounds']} alternating rounds, medians.",
+            f"edge (`parentbased_traceidratio`, 0.1). {data['rounds']} alternating rounds, medians. The machine's",
+            f"2 CPUs are shared with other work (1-minute load average {data.get('load_average', '?')} as the run",
+            "started): compare the rows with each other, not with other pages.",
             "",
             "| tracing | texts/s (1 text, c=32) | throughput lost | p50 ms at c=32 | p50 ms at c=1 "
-            "| service CPU ms/request | receiver CPU s | errors | spans exported |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| service CPU ms/request | core | gateway | receiver CPU s | errors | spans exported |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             f"Throughput lost to tracing at 100% sampling: **{loss('on (100%)'):.1f}%**, at 10%: "

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -8,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/tandem-inference/tandem/go-gateway/internal/telemetry"
 	"github.com/tandem-inference/tandem/go-gateway/internal/testsupport/fakecore"
 )
 
@@ -21,7 +26,21 @@ import (
 // process and the profile; its frames are named as such.
 func BenchmarkEmbeddings(b *testing.B) {
 	core := fakecore.Start(b)
-	s := newIntegrationServer(b, core.Addr, 5*time.Second)
+	benchmarkEmbeddings(b, newIntegrationServer(b, core.Addr, 5*time.Second))
+}
+
+// BenchmarkEmbeddingsTraced is BenchmarkEmbeddings with every request
+// traced, spans batched to an exporter that drops them: what tracing at
+// 100% sampling adds to the gateway's own work, export encoding aside.
+func BenchmarkEmbeddingsTraced(b *testing.B) {
+	core := fakecore.Start(b)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracing := telemetry.Tracing{Provider: tp, Propagator: telemetry.NewPropagator()}
+	benchmarkEmbeddings(b, newTracedIntegrationServer(b, core.Addr, 5*time.Second, tracing))
+}
+
+func benchmarkEmbeddings(b *testing.B, s *testServer) {
 	for _, texts := range []int{1, 32} {
 		body := embeddingsBody(texts)
 		b.Run(fmt.Sprintf("texts=%d", texts), func(b *testing.B) {
