@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,9 @@ async def measure_server(server: Running, load: LoadGenerator, plan: Plan) -> di
         "key": server.key,
         "label": server.label,
         "first_embedding_s": round(server.first_embedding_s, 2),
+        # The lock keeps other benchmarks off the CPUs, not everything: how busy
+        # the machine was shows whether a row can be compared with the others.
+        "load_average_before": round(os.getloadavg()[0], 2),
     }
     lone = await _load(load, server.endpoint, plan.lone)
     out["lone"] = row("1 text, concurrency 1", lone)
@@ -132,5 +136,11 @@ async def measure_server(server: Running, load: LoadGenerator, plan: Plan) -> di
     out["batch"] = row("32 texts, concurrency 4", batch)
     out["batch"]["cpu_s_per_1000_texts"] = round(cpu_per_1000(cpu, batch), 3)
 
+    out["load_average_after"] = round(os.getloadavg()[0], 2)
     out["rss_after_load_mib"] = round(tree_rss_mib(server.pids), 1)
+    out["rss_by_process_mib"] = {
+        p.name: round(tree_rss_mib([p.process.pid]), 1)
+        for p in server.processes
+        if p.process is not None
+    }
     return out

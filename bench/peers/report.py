@@ -69,15 +69,19 @@ TARGETS: tuple[Target, ...] = (
 # gateway.md.
 WHY: dict[str, str] = {
     "single_tps": (
-        "Served throughput is below the raw model loop's on the same CPUs (core.md §2: "
-        "served/raw about 0.8 for single texts): the event loop, gRPC framing, the tokenizer, "
-        "the gateway and the load generator all run on the same two CPUs as inference, and 32 "
-        "callers give the batcher at most 32 short texts to choose from."
+        "Tandem serves less than the model's raw loop on the same CPUs (core.md §2: served/raw "
+        "about 0.8 for single texts): the event loop, gRPC framing, the tokenizer, the gateway "
+        "and the load generator share the two CPUs with inference, and 32 callers give the "
+        "batcher at most 32 short texts to choose from. core.md's CPU section and profiles show "
+        "where that CPU goes."
     ),
     "batch_tps": (
-        "32-text requests amortise the per-request work, so the gap here is the model's own "
-        "speed: every server runs the same ONNX or PyTorch kernels on the same two CPUs, and "
-        "1.5x the best peer would need more than the raw loop's ceiling (core.md §1)."
+        "With 32 texts per request the per-request work is amortised and every server spends "
+        "nearly all of its CPU in the model's kernels (ONNX Runtime in Tandem and infinity's "
+        "ONNX engine, PyTorch in the others), so the ratio is close to the ratio of CPU per "
+        "text: compare the CPU-seconds per 1,000 texts column. 1.5x a server running the same "
+        "kernels needs less work per text, not less overhead per request (fewer padded tokens "
+        "per batch, or the int8 model)."
     ),
     "single_p99": (
         "At saturation p99 is set by the queue: a server that admits every caller at once "
@@ -91,16 +95,20 @@ WHY: dict[str, str] = {
         "10 ms on 1 thread and 7 ms on 2 (core.md §1)."
     ),
     "health_p99": (
-        "The probes share two CPUs with inference at saturation and with the load generator; "
-        "the slowest of Tandem's three (core /healthz, gRPC health, gateway /readyz) is the "
-        "figure, and the gateway's /readyz is answered only after the core's gRPC health."
+        "Each probe shares the two CPUs with inference and with the load generator: with both "
+        "CPUs busy, a health answer waits for a time slice, and the core answers its probes on "
+        "the same event loop as its gRPC and HTTP traffic. The figure is the slowest of "
+        "Tandem's three probes; the table has each."
     ),
-    "rss": "The RSS is the whole tree: core and gateway.",
+    "rss": "The figure is the whole tree, core and gateway (split above the charts).",
     "first_embedding": (
         "Start to first embedding includes the core's model load and warm-up, then the "
         "gateway's start and its first SERVING answer from the core, one after the other."
     ),
 }
+
+SHORT = {"tandem": "Tandem", "infinity-onnx": "infinity ONNX", "infinity-torch": "infinity torch",
+         "naive": "naive"}  # fmt: skip
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -148,6 +156,21 @@ def _health_cell(server: Server) -> str:
                 value += f" ({summary['failed']} of {summary['probes']} timed out)"
         parts.append(f"{value} ({name})" if len(server["health"]) > 1 else value)
     return "<br>".join(parts)
+
+
+def _busy_warning(servers: Sequence[Server], cpus: int) -> list[str]:
+    """A warning when other work competed with the run (load average above the CPUs)."""
+    busiest = max((max(s.get("load_average_before", 0), s.get("load_average_after", 0))
+                   for s in servers), default=0)  # fmt: skip
+    if busiest <= cpus:
+        return []
+    return [
+        f"**The machine was busy during this run** (load average up to {busiest:g} on {cpus} "
+        "CPUs): other processes took CPU time from every server, unevenly, so these figures "
+        "are not comparable with a run on a quiet machine, and the ratios below carry that "
+        "noise. Run `make bench-peers` again on a quiet machine before quoting them.",
+        "",
+    ]
 
 
 def table(servers: Sequence[Server]) -> list[str]:
@@ -203,21 +226,40 @@ def render(data: Mapping[str, Any]) -> str:
         "",
         *table(servers),
         "",
+        "Load average (1 min) of the machine as each server's measurement started and ended, "
+        f"{m['cpus']} CPUs: "
+        + "; ".join(
+            f"{SHORT.get(s['key'], s['key'])} {s['load_average_before']:g} / "
+            f"{s['load_average_after']:g}"
+            for s in servers
+            if "load_average_before" in s
+        )
+        + ". Above the CPU count, other work competed with the benchmark.",
+        "",
+        "RSS by process after load: "
+        + "; ".join(
+            f"{SHORT.get(s['key'], s['key'])}: "
+            + ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in s["rss_by_process_mib"].items())
+            for s in servers
+            if len(s.get("rss_by_process_mib", {})) > 1
+        )
+        + ".",
+        "",
         "![Throughput of Tandem and each peer: single texts at concurrency 32 and 32-text "
         "requests at concurrency 4](peers-throughput.svg)",
         "",
         "![Latency of Tandem and each peer: a lone text's p50 and p99 at concurrency 32]"
         "(peers-latency.svg)",
         "",
+        *_busy_warning(servers, m["cpus"]),
         "## Against the best peer (issue 15's targets)",
         "",
         "| target | Tandem | best peer | Tandem / best peer | goal | met |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        best = (
-            f"{_fmt(r['best_peer_value'], 2)} ({labels[r['best_peer']]})" if r["best_peer"] else "—"
-        )
+        peer = r["best_peer"]
+        best = f"{_fmt(r['best_peer_value'], 2)} ({SHORT.get(peer, peer)})" if peer else "—"
         met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
         out.append(
             f"| {r['name']} | {_fmt(r['tandem'], 2)} | {best} | "
@@ -245,7 +287,7 @@ def render(data: Mapping[str, Any]) -> str:
     if not missed:
         out.append("None in this run.")
     for r in missed:
-        best = labels[r["best_peer"]] if r["best_peer"] else "no peer"
+        best = SHORT.get(r["best_peer"], r["best_peer"]) if r["best_peer"] else "no peer"
         out += [
             f"**{r['name']}** ({r['goal']}): Tandem {_fmt(r['tandem'], 2)}, best peer "
             f"{_fmt(r['best_peer_value'], 2)} ({best}), ratio {_fmt(r['ratio'], 2)}. "

@@ -58,7 +58,9 @@ def _inputs(**overrides: object) -> CapacityInputs:
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
-    plan = plan_capacity(_inputs(cpus=4, workers=workers, threads_per_worker=1))
+    plan = plan_capacity(
+        _inputs(cpus=4, workers=workers, threads_per_worker=1, adaptive_threads=False)
+    )
     model = math.ceil(WEIGHTS_MIB + SESSION_OVERHEAD_MIB)
     per_worker = math.ceil(1024 * ACTIVATION_BYTES / MIB)
     assert (plan.model_copies, plan.model_mib, plan.per_worker_mib) == (1, model, per_worker)
@@ -69,7 +71,7 @@ def test_single_threaded_workers_share_one_model_copy(workers: int) -> None:
 
 
 def test_multi_threaded_workers_each_hold_a_model_copy() -> None:
-    plan = plan_capacity(_inputs(cpus=4, workers=2, threads_per_worker=2))
+    plan = plan_capacity(_inputs(cpus=4, workers=2, threads_per_worker=2, adaptive_threads=False))
     assert plan.model_copies == 2
     assert plan.memory_request_mib == (
         BASE_MIB
@@ -78,6 +80,32 @@ def test_multi_threaded_workers_each_hold_a_model_copy() -> None:
         + plan.inflight_mib
         + plan.transit_mib
     )
+
+
+@pytest.mark.parametrize(("workers", "threads"), [(2, 1), (4, 1), (2, 2)])
+def test_the_wide_session_is_one_more_model_copy_and_batch_arena(
+    workers: int, threads: int
+) -> None:
+    """Adaptive threads: lone batches run on an extra session with every CPU thread."""
+    fixed = plan_capacity(
+        _inputs(cpus=4, workers=workers, threads_per_worker=threads, adaptive_threads=False)
+    )
+    adaptive = plan_capacity(
+        _inputs(cpus=4, workers=workers, threads_per_worker=threads, adaptive_threads=True)
+    )
+    assert (fixed.wide_threads, adaptive.wide_threads) == (0, workers * threads)
+    assert adaptive.cpu_threads == fixed.cpu_threads  # it runs only while every worker waits
+    assert adaptive.model_copies == fixed.model_copies + 1
+    assert (fixed.batch_arenas, adaptive.batch_arenas) == (workers, workers + 1)
+    assert adaptive.memory_request_mib - fixed.memory_request_mib == (
+        fixed.model_mib + fixed.per_worker_mib
+    )
+
+
+def test_one_worker_already_has_every_thread_so_there_is_no_wide_session() -> None:
+    plan = plan_capacity(_inputs(cpus=4, workers=1, adaptive_threads=True))
+    assert (plan.threads_per_worker, plan.wide_threads, plan.model_copies) == (4, 0, 1)
+    assert plan.batch_arenas == 1
 
 
 def test_activation_memory_follows_the_batch_token_budget() -> None:

@@ -64,10 +64,14 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Held:
     gates = Held()
     load = process._load_model
 
-    def held_load(*args: Any) -> tuple[Any, list[Session]]:
+    def held_load(*args: Any) -> tuple[Any, process.Sessions]:
         assert gates.loading.wait(30), "the test never let the model load"
         model, sessions = load(*args)
-        return model, [HeldSession(session, gates.batches) for session in sessions]
+        wide = sessions.wide
+        return model, process.Sessions(
+            [HeldSession(session, gates.batches) for session in sessions.workers],
+            HeldSession(wide, gates.batches) if wide is not None else None,
+        )
 
     monkeypatch.setattr(process, "_load_model", held_load)
     return gates

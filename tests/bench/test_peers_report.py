@@ -28,6 +28,8 @@ def server(key: str, *, tps: float, batch: float, p50: float, p99: float,
         "key": key, "label": f"{key} server", "first_embedding_s": first,
         "lone": load(1000 / p50, p50, p50 * 2), "single": load(tps, p99 / 2, p99, cpu=9.0),
         "batch": load(batch, 900.0, 1000.0, cpu=8.0), "health": health, "rss_after_load_mib": rss,
+        "rss_by_process_mib": {f"{key}-main": rss}, "load_average_before": 1.5,
+        "load_average_after": 1.75,
     }  # fmt: skip
 
 
@@ -114,6 +116,16 @@ def test_page_has_the_table_the_ratios_and_a_paragraph_per_missed_target() -> No
     assert "**1 text, concurrency 1: p50 ms**" in missed
     assert "**RSS after load" not in missed  # met: no paragraph
     assert "Quick run" not in page
+    assert "infinity ONNX 1.5 / 1.75" in page  # how busy the machine was, per server
+
+
+def test_a_busy_machine_is_called_out() -> None:
+    assert "machine was busy" not in render(DATA)  # load average 1.75 on 2 CPUs: fine
+    busy = copy.deepcopy(DATA)
+    busy["servers"][2]["load_average_after"] = 7.5
+    assert "**The machine was busy during this run** (load average up to 7.5 on 2 CPUs)" in render(
+        busy
+    )
 
 
 def test_a_quick_run_says_so() -> None:

@@ -2,10 +2,12 @@
 
     threads      = workers x threads_per_worker             <= CPUs the container gets
     model copies = 1 when workers are single-threaded (they share one ORT session),
-                   else one per worker (each needs its own intra-op thread pool)
+                   else one per worker (each needs its own intra-op thread pool),
+                   + 1 for the wide session (adaptive threads, more than one worker)
+    batches      = workers, + 1 for the wide session (its own arena keeps its largest)
     in flight    = admitted bytes x bytes factor + admitted requests x texts x result bytes
     transit      = transit calls x max request bytes x transit factor
-    memory       = base + copies x model + workers x peak batch activations + in flight
+    memory       = base + copies x model + batches x peak batch activations + in flight
                    + transit
     request      = memory
     limit        = memory x (1 + headroom), rounded up to whole MiB
@@ -87,6 +89,9 @@ class CapacityInputs:
     # flight), each holding at most max_request_bytes of raw message.
     transit_calls: int
     max_request_bytes: int
+    # A lone batch runs on an extra session with every CPU thread (the
+    # scheduler's wide batches); only with more than one worker.
+    adaptive_threads: bool = True
     headroom: float = HEADROOM
 
 
@@ -95,11 +100,13 @@ class CapacityPlan:
     workers: int
     threads_per_worker: int
     cpu_threads: int  # workers x threads_per_worker
+    wide_threads: int  # the wide session's threads (cpu_threads), 0 when there is none
     cpus: float
     base_mib: int
     model_copies: int
     model_mib: int  # one session's weights and overhead
-    per_worker_mib: int  # one worker's peak batch activations
+    per_worker_mib: int  # one batch arena's peak activations (each worker's, the wide session's)
+    batch_arenas: int  # workers, + 1 for the wide session
     inflight_mib: int  # what the admitted requests can hold
     transit_mib: int  # the raw messages of calls in transit (refused or not yet admitted)
     memory_request_mib: int
@@ -131,7 +138,13 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
             f"container gets {inputs.cpus:g} CPUs: lower TANDEM_CORE_WORKERS or "
             "TANDEM_CORE_THREADS_PER_WORKER, or give the pod more CPU"
         )
-    model_copies = 1 if threads == 1 else workers
+    # The wide session runs only while every worker is held, so its threads
+    # add no CPU threads; but ORT cannot share weights between sessions from
+    # Python (no prepacked-weights container in its API), so it is one more
+    # model copy and one more arena of the largest batch.
+    wide = inputs.adaptive_threads and workers > 1
+    model_copies = (1 if threads == 1 else workers) + wide
+    batch_arenas = workers + wide
     model_mib = math.ceil(inputs.weights_mib + SESSION_OVERHEAD_MIB)
     per_worker_mib = math.ceil(inputs.max_batch_tokens * inputs.activation_bytes_per_token / MIB)
     inflight_mib = math.ceil(
@@ -145,18 +158,24 @@ def plan_capacity(inputs: CapacityInputs) -> CapacityPlan:
         inputs.transit_calls * inputs.max_request_bytes * TRANSIT_BYTES_FACTOR / MIB
     )
     request = (
-        BASE_MIB + model_copies * model_mib + workers * per_worker_mib + inflight_mib + transit_mib
+        BASE_MIB
+        + model_copies * model_mib
+        + batch_arenas * per_worker_mib
+        + inflight_mib
+        + transit_mib
     )
     limit = math.ceil(request * (1 + inputs.headroom))
     return CapacityPlan(
         workers=workers,
         threads_per_worker=threads,
         cpu_threads=workers * threads,
+        wide_threads=workers * threads if wide else 0,
         cpus=inputs.cpus,
         base_mib=BASE_MIB,
         model_copies=model_copies,
         model_mib=model_mib,
         per_worker_mib=per_worker_mib,
+        batch_arenas=batch_arenas,
         inflight_mib=inflight_mib,
         transit_mib=transit_mib,
         memory_request_mib=request,
@@ -172,11 +191,12 @@ def check_memory_limit(plan: CapacityPlan, limit_bytes: int | None) -> None:
     if plan.memory_request_mib > limit_mib:
         raise CapacityError(
             f"{plan.workers} workers need about {plan.memory_request_mib} MiB ({plan.base_mib} base"
-            f" + {plan.model_copies} x {plan.model_mib} model + {plan.workers} x "
-            f"{plan.per_worker_mib} per worker + {plan.inflight_mib} in flight + "
+            f" + {plan.model_copies} x {plan.model_mib} model + {plan.batch_arenas} x "
+            f"{plan.per_worker_mib} per batch arena + {plan.inflight_mib} in flight + "
             f"{plan.transit_mib} in transit) but the memory limit is {limit_mib} MiB: lower "
             "TANDEM_CORE_WORKERS, TANDEM_CORE_MAX_BATCH_TOKENS, TANDEM_CORE_MAX_INFLIGHT_REQUESTS, "
-            "TANDEM_CORE_MAX_INFLIGHT_BYTES or TANDEM_CORE_TRANSIT_CALLS, or raise the memory limit"
+            "TANDEM_CORE_MAX_INFLIGHT_BYTES or TANDEM_CORE_TRANSIT_CALLS, set "
+            "TANDEM_CORE_ADAPTIVE_THREADS=false (one model copy less), or raise the memory limit"
         )
 
 

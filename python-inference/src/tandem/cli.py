@@ -76,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pods x the gateway's max in flight (the chart derives it). 0 = --max-inflight-requests, "
         "i.e. one gateway whose in-flight limit equals the core's (both default to 32)",
     )
+    math.add_argument(
+        "--adaptive-threads",
+        action=argparse.BooleanOptionalAction,
+        default=Settings.model_fields["adaptive_threads"].default,
+        help="count the wide session lone batches run on (TANDEM_CORE_ADAPTIVE_THREADS)",
+    )
     math.add_argument("--model-dir", type=Path, default=None)
 
     chart = commands.add_parser(
@@ -185,6 +191,7 @@ def _worker_math(args: argparse.Namespace) -> int:
                 max_texts_per_request=args.max_texts_per_request,
                 transit_calls=args.transit_calls or args.max_inflight_requests,
                 max_request_bytes=args.max_request_bytes,
+                adaptive_threads=args.adaptive_threads,
             )
         )
     except CapacityError as exc:

@@ -38,6 +38,7 @@ from tandem.model.minilm import EmbedOptions, MiniLMEmbedding
 from tandem.ops import cgroups
 from tandem.ops.loop_monitor import monitor_event_loop
 from tandem.ops.metrics import CoreMetrics
+from tandem.ops.priority import lower_thread_priority
 from tandem.ops.telemetry import Tracing, setup_tracing
 from tandem.service import EmbedCommand, EmbeddingService, ModelInfo
 from tandem.settings import Settings
@@ -74,6 +75,7 @@ def plan_for(settings: Settings, manifest: ModelManifest) -> CapacityPlan:
             max_texts_per_request=settings.max_texts_per_request,
             transit_calls=settings.transit_calls or settings.max_inflight_requests,
             max_request_bytes=settings.max_request_bytes,
+            adaptive_threads=settings.adaptive_threads,
         )
     )
     check_memory_limit(plan, cgroups.memory_limit())
@@ -279,13 +281,13 @@ async def _watch_workers(
 def _scheduler(  # noqa: PLR0917 (private; every argument is a different type)
     settings: Settings,
     model: Model[EmbedOptions],
-    sessions: list[Session],
+    sessions: Sessions,
     metrics: CoreMetrics,
     tracing: Tracing,
     info: ModelInfo,
 ) -> BatchScheduler:
     return BatchScheduler(
-        [session.encode for session in sessions],
+        [session.encode for session in sessions.workers],
         BatchLimits(settings.max_batch_size, settings.max_batch_tokens, settings.max_padding_ratio),
         QueueLimits(
             settings.max_queue_texts, settings.max_queue_tokens, settings.max_queue_delay_ms / 1000
@@ -294,6 +296,8 @@ def _scheduler(  # noqa: PLR0917 (private; every argument is a different type)
         tracer=tracing.tracer,
         span_attributes={"tandem.model": info.model_id, "tandem.precision": info.precision},
         postprocess=model.postprocess,
+        wide=sessions.wide.encode if sessions.wide is not None else None,
+        worker_nice=settings.inference_nice,
     )
 
 
@@ -321,30 +325,53 @@ async def _drain(settings: Settings, lifecycle: Lifecycle, scheduler: BatchSched
     scheduler.stop_accepting()
 
 
+@dataclass(frozen=True)
+class Sessions:
+    workers: list[Session]  # one per worker (the same object when they share one)
+    wide: Session | None  # every CPU thread, for lone batches (the plan's wide_threads)
+
+
 def _load_model(
     settings: Settings, manifest: ModelManifest, plan: CapacityPlan
-) -> tuple[Model[EmbedOptions], list[Session]]:
-    """The served model and one session per worker.
+) -> tuple[Model[EmbedOptions], Sessions]:
+    """The served model, one session per worker and the wide session if the plan has one.
 
     The one place that names the model class: serving another model means
     changing this line (docs/your-model.md).
     """
     model: Model[EmbedOptions] = MiniLMEmbedding(settings.model_dir, manifest, settings.precision)
+    # Opened on a thread of their own that lowered its priority first: ORT's
+    # intra-op pool threads start with their session and inherit it.
+    with ThreadPoolExecutor(
+        1,
+        thread_name_prefix="open-sessions",
+        initializer=lower_thread_priority,
+        initargs=(settings.inference_nice,),
+    ) as opener:
+        return model, opener.submit(_open_sessions, model, plan).result()
+
+
+def _open_sessions(model: Model[EmbedOptions], plan: CapacityPlan) -> Sessions:
     if plan.threads_per_worker == 1:
         # Single-threaded workers share one session: ORT runs concurrent
         # run() calls on the calling threads, and the weights exist once.
         shared = model.open_session(1)
-        return model, [shared for _ in range(plan.workers)]
-    # Multi-threaded workers each need their own intra-op thread pool.
-    sessions: list[Session] = [
-        model.open_session(plan.threads_per_worker) for _ in range(plan.workers)
-    ]
-    return model, sessions
+        workers = [shared for _ in range(plan.workers)]
+    else:
+        # Multi-threaded workers each need their own intra-op thread pool.
+        workers = [model.open_session(plan.threads_per_worker) for _ in range(plan.workers)]
+    wide = model.open_session(plan.wide_threads) if plan.wide_threads else None
+    return Sessions(workers, wide)
 
 
 async def _warm_up(service: EmbeddingService, model: Model[EmbedOptions], workers: int) -> None:
-    """Run real requests through every worker before reporting ready."""
+    """Run real requests through every worker (and the wide session) before reporting ready."""
     loop = asyncio.get_running_loop()
+    # One text at a time first: each runs alone, so on the wide session when
+    # there is one (the scheduler's choice), which then has its kernels and
+    # its arena's largest row ready too.
+    for text in model.warmup_texts:
+        await service.embed(EmbedCommand(texts=[text]), loop.time() + 60)
     requests = [
         service.embed(EmbedCommand(texts=list(model.warmup_texts)), loop.time() + 60)
         for _ in range(workers)

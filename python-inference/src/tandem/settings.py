@@ -82,6 +82,21 @@ class Settings(BaseSettings):
         0, ge=0, le=64, description="ORT intra-op threads per worker; 0 = auto."
     )
     tokenizer_threads: int = Field(1, ge=1, le=16, description="Threads that tokenize requests.")
+    adaptive_threads: bool = Field(
+        True,
+        description="With several workers: run a batch that is alone (no other batch running, "
+        "nothing queued) on an extra session with every CPU thread, so a lone request gets "
+        "every CPU; under load, one batch per worker. Costs that session's memory (see "
+        "`tandem worker-math`).",
+    )
+    inference_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Nice value of the inference threads (workers and ONNX Runtime's pools), "
+        "above the event loop's, so health checks and request handling preempt inference on "
+        "a saturated core. Raising it needs no privilege; 0 leaves them at the loop's.",
+    )
 
     # --- Dynamic batching ---------------------------------------------------------
     max_batch_size: int = Field(32, ge=1, le=1024, description="Texts in one inference batch.")

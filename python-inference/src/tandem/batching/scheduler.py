@@ -15,6 +15,15 @@ The scheduler knows nothing about the model: it moves token rows in and
 output rows out, and calls the model's two functions (tandem.model.interface:
 a session's ``encode`` and the model's ``postprocess``) on worker threads.
 
+Adaptive width: with several single-threaded workers, a busy core runs one
+batch per worker (one text per CPU: the most throughput), but a lone request
+would then run on one CPU while the others idle. Given a ``wide`` session
+(intra-op threads = every CPU thread of the plan), a worker that takes a
+batch while no other worker is busy and nothing else is queued runs it there
+instead, holding every worker slot until it ends, so no other batch competes
+for those CPUs. Work arriving meanwhile waits for that one batch, then runs
+narrow beside its peers (docs/worker-math.md).
+
 Guarantees:
 - Bounded memory: the queue holds at most ``max_queue_texts`` texts and
   ``max_queue_tokens`` tokens; beyond that a request is refused at once with
@@ -46,6 +55,7 @@ from tandem.errors import DeadlineExceeded, InternalError, Overloaded, Unavailab
 from tandem.ops.exemplars import trace_exemplar
 from tandem.ops.logs import request_id_var
 from tandem.ops.metrics import CoreMetrics
+from tandem.ops.priority import lower_thread_priority
 from tandem.worker_health import WorkerBeats
 
 log = logging.getLogger(__name__)
@@ -60,6 +70,10 @@ def epoch_ns(perf_counter_s: float) -> int:
 
 # Runs one padded batch and returns the model's raw output rows, float32 [rows, width].
 EncodeFn = Callable[[Sequence[np.ndarray]], np.ndarray]
+
+# How a batch ran: on its worker's own session, or on the wide one with every CPU.
+NARROW = "narrow"
+WIDE = "wide"
 # Turns one batch's raw rows into answers, given each row's request options
 # (opaque here; the model defines them). May work in place.
 PostprocessFn = Callable[[np.ndarray, Sequence[Any]], np.ndarray]
@@ -168,7 +182,14 @@ class BatchScheduler:
         tracer: trace.Tracer | None = None,
         span_attributes: Mapping[str, str] | None = None,
         postprocess: PostprocessFn = _as_is,
+        wide: EncodeFn | None = None,
+        worker_nice: int = 0,
     ) -> None:
+        """``wide``: a session with every CPU thread, for lone batches (None: always narrow).
+
+        ``worker_nice``: how many steps nicer than the event loop the worker
+        threads run (tandem.ops.priority), so the loop preempts them.
+        """
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
         self._loop = asyncio.get_running_loop()
@@ -184,6 +205,9 @@ class BatchScheduler:
         self._pending: list[_Item] = []  # arrival order: index 0 is the oldest
         self._queued_tokens = 0
         self._busy = 0
+        self._wide = wide
+        self._worker_nice = worker_nice
+        self._wide_running = False  # a lone batch holds every worker slot
         self._worker_count = len(workers)
         self._accepting = True
         self._closing = False
@@ -286,6 +310,7 @@ class BatchScheduler:
     # --- Workers (their own threads) ---------------------------------------------
 
     def _work(self, worker: int, encode: EncodeFn) -> None:
+        lower_thread_priority(self._worker_nice)
         try:
             self._serve_batches(worker, encode)
         except BaseException:
@@ -297,17 +322,20 @@ class BatchScheduler:
 
     def _serve_batches(self, worker: int, encode: EncodeFn) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            taken = self._next_batch()
+            if taken is None:
                 return
+            batch, width = taken
+            run = self._wide if width == WIDE and self._wide is not None else encode
             rows = [item.job.rows[item.index] for item in batch]
             options = [item.job.options for item in batch]
             self._metrics.worker_batches.labels(str(worker)).inc()
+            self._metrics.batch_width.labels(width).inc()
             self._metrics.busy_workers.inc()
             self.beats.batch_started(worker)
             started = time.perf_counter()
             try:
-                outputs = self._postprocess(encode(rows), options)
+                outputs = self._postprocess(run(rows), options)
             except Exception as exc:
                 self.beats.batch_finished(worker, ok=False)
                 self._metrics.failed_batches.inc()
@@ -318,12 +346,14 @@ class BatchScheduler:
                 self._metrics.busy_workers.dec()
                 with self._ready:
                     self._busy -= 1
+                    if width == WIDE:
+                        self._wide_running = False
                     self._running_tokens -= sum(item.length for item in batch)
                     self._ready.notify_all()  # a batch may be waiting for a free worker
             self.beats.batch_finished(worker, ok=True)
             ended = time.perf_counter()
             self._fail_non_finite(batch, outputs)
-            self._record_batch(worker, batch, started, ended)
+            self._record_batch(worker, batch, started, ended, width=width)
             self._loop.call_soon_threadsafe(_deliver_all, batch, outputs, started, ended)
 
     def _fail_non_finite(self, batch: list[_Item], outputs: np.ndarray) -> None:
@@ -350,14 +380,19 @@ class BatchScheduler:
         for job in jobs.values():
             self._loop.call_soon_threadsafe(job.fail, error)
 
-    def _next_batch(self) -> list[_Item] | None:
-        """Block until a batch is due; None once closing and nothing is left."""
+    def _next_batch(self) -> tuple[list[_Item], str] | None:
+        """Block until a batch is due: the batch and its width; None once closing and idle."""
         with self._ready:
             while True:
                 self._drop_dead_items()
                 if not self._pending:
                     if self._closing:
                         return None
+                    self._ready.wait()
+                    continue
+                if self._wide_running:
+                    # A lone batch has every CPU; the next one starts when it
+                    # ends (its end notifies every waiting worker).
                     self._ready.wait()
                     continue
                 # Under load (another worker busy) the oldest text may wait up
@@ -369,14 +404,19 @@ class BatchScheduler:
                     if remaining > 0:
                         self._ready.wait(remaining)
                         continue
-                self._busy += 1
                 batch = self._take_batch()
+                # Alone (no other batch running, nothing else waiting): the
+                # batch gets every CPU. Otherwise one batch per worker.
+                alone = not self._busy and not self._pending
+                width = WIDE if alone and self._wide is not None else NARROW
+                self._busy += 1
+                self._wide_running = width == WIDE
                 if self._pending:
                     # Texts are left over: wake an idle worker to take them
                     # (after the batching delay) instead of leaving them until
                     # this worker or the next request comes along.
                     self._ready.notify()
-                return batch
+                return batch, width
 
     def _full_batch_waiting(self) -> bool:
         limits = self._batch_limits
@@ -417,22 +457,26 @@ class BatchScheduler:
             )
         return batch
 
-    def _record_batch(self, worker: int, batch: list[_Item], started: float, ended: float) -> None:
+    def _record_batch(
+        self, worker: int, batch: list[_Item], started: float, ended: float, *, width: str
+    ) -> None:
         real = sum(item.length for item in batch)
         padded = len(batch) * max(item.length for item in batch)
         duration = ended - started
+        # The worker time the batch took: a wide batch held every worker.
+        worker_seconds = duration * (self._worker_count if width == WIDE else 1)
         m = self._metrics
         m.batch_texts.observe(len(batch))
         m.batch_tokens.observe(padded)
         m.batch_real_tokens.inc(real)
         m.batch_padding_tokens.inc(padded - real)
         # Throughput of the whole pool, for Retry-After: one worker's rate times workers.
-        rate = len(batch) / max(duration, 1e-6) * self._worker_count
+        rate = len(batch) / max(worker_seconds, 1e-6) * self._worker_count
         previous = self._texts_per_second
         self._texts_per_second = rate if not previous else 0.8 * previous + 0.2 * rate
-        self._measure_tokens(real, duration)
+        self._measure_tokens(real, worker_seconds)
         batch_span = self._trace_batch(
-            worker, batch, real=real, padded=padded, started=started, ended=ended
+            worker, batch, real=real, padded=padded, started=started, ended=ended, width=width
         )
         # The exemplar is the batch's own trace, which links to its requests'.
         m.inference_seconds.observe(duration, exemplar=trace_exemplar(batch_span))
@@ -446,6 +490,7 @@ class BatchScheduler:
         padded: int,
         started: float,
         ended: float,
+        width: str,
     ) -> SpanContext | None:
         """One span per batch (its own trace), linked to every request it carried.
 
@@ -473,6 +518,7 @@ class BatchScheduler:
                 "tandem.batch.padded_tokens": padded,
                 "tandem.batch.padding_ratio": round((padded - real) / padded, 4),
                 "tandem.batch.worker": worker,
+                "tandem.batch.width": width,
             },
         )
         span.end(end_time=epoch_ns(ended))

@@ -93,6 +93,15 @@ class CoreMetrics:
             ["worker"],
             registry=r,
         )
+        self.batch_width = Counter(
+            "tandem_core_batch_width",
+            "Batches by width: wide ran alone on every CPU thread (no other batch running, "
+            "nothing queued), narrow on its worker's own threads beside the others.",
+            ["width"],
+            registry=r,
+        )
+        for width in ("wide", "narrow"):
+            self.batch_width.labels(width)  # both exported from the start, at 0
         self.busy_workers = Gauge(
             "tandem_core_busy_workers", "Inference workers running a batch now.", registry=r
         )
