@@ -265,15 +265,20 @@ def _peer_bars(
             ax.annotate(f"{value:,.0f}" if value >= 100 else f"{value:.1f}",
                         (bar.get_width(), bar.get_y() + bar.get_height() / 2),
                         textcoords="offset points", xytext=(3, 0), va="center", fontsize=8)  # fmt: skip
-    ax.set_yticks(range(len(servers)), [textwrap.fill(s["label"], 34) for s in servers], fontsize=8)
+    labels = [textwrap.fill(s["label"].replace("`", ""), 34) for s in servers]
+    ax.set_yticks(range(len(servers)), labels, fontsize=8)
     ax.invert_yaxis()
+    largest = max(s[section][name] for s in servers for section, name, _ in bars)
     if log:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.set_xlim(right=largest * 3)  # room for the value labels on a log axis
+    else:
+        ax.set_xlim(0, largest * 1.15)
     ax.set_xlabel(xlabel)
     ax.grid(axis="y", visible=False)
-    ax.margins(x=0.12)
-    ax.legend(loc="lower right", fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside upper center", ncol=len(bars), fontsize=8)
     return fig
 
 
@@ -321,7 +326,11 @@ def int8_frontier(data: Mapping[str, Any]) -> Figure | None:
                   x=0.01, ha="left", fontsize=7.5, color="#444444")  # fmt: skip
     panels = (
         ("cosine_reference_min", "minimum cosine to the reference vectors", targets["min_cosine"]),
-        ("top10_overlap_mean", "top-10 neighbour overlap with fp32 (mean)", targets["top10_overlap"]),
+        (
+            "top10_overlap_mean",
+            "top-10 neighbour overlap with fp32 (mean)",
+            targets["top10_overlap"],
+        ),
     )
     for ax, (field, label, target) in zip(axes, panels, strict=True):
         for number, variant, speedup in points:
