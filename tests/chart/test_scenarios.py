@@ -176,7 +176,7 @@ def test_scenarios_turn_on_what_they_are_named_for() -> None:
     ]
     assert len(dashboards) == 1
     explicit = render(scenario("explicit-resources"))
-    assert explicit.container("core")["resources"]["limits"]["memory"] == "512Mi"
+    assert explicit.container("core")["resources"]["limits"]["memory"] == "640Mi"
 
 
 def test_hpa_targets_the_deployments() -> None:

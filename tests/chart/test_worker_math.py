@@ -46,10 +46,12 @@ class Case:
     gateway_max_replicas: int = 0  # > 0: the gateway autoscales up to this many pods
     gateway_in_flight: int = 32
     max_text_bytes: int = 8192  # with maxTextsPerRequest, sets the gateway's send limit
+    adaptive: bool = True  # the wide session for lone batches (the default)
 
     def __str__(self) -> str:
         return (
             f"cpus={self.cpus:g},w={self.workers},t={self.threads},"
+            f"{'adaptive' if self.adaptive else 'fixed'},"
             f"{self.precision},tokens={self.max_batch_tokens},weights={self.weights_bytes},"
             f"act={self.activation_bytes},"
             f"inflight={self.inflight_requests}/{self.inflight_bytes}/{self.texts_per_request},"
@@ -77,6 +79,7 @@ class Case:
                     "cpus": self.cpus,
                     "workers": self.workers,
                     "threadsPerWorker": self.threads,
+                    "adaptiveThreads": self.adaptive,
                     "weightsBytes": self.weights_bytes,
                     "activationBytesPerToken": self.activation_bytes,
                     "maxBatchTokens": self.max_batch_tokens,
@@ -98,6 +101,12 @@ CASES = [
     for c in (0.5, 1, 1.5, 2, 3.5, 4, 8)
     for w, t in ((0, 0), (1, 0), (2, 0), (0, 2), (2, 2), (3, 1))
 ] + [
+    # Without the wide session: shared and per-worker sessions, one worker.
+    Case(cpus=2, adaptive=False),
+    Case(cpus=4, adaptive=False),
+    Case(cpus=4, workers=2, threads=2, adaptive=False),
+    Case(cpus=1, adaptive=False),
+    Case(cpus=3.5, workers=3, threads=1, adaptive=False),
     Case(cpus=2, precision="int8"),
     Case(cpus=4, workers=1, precision="int8"),
     Case(cpus=1, max_batch_tokens=256),
@@ -167,6 +176,7 @@ def worker_math(case: Case) -> dict[str, Any] | str:
         str(case.gateway_pods * case.gateway_in_flight),
         "--max-request-bytes",
         str(send_limit(case)),
+        "--adaptive-threads" if case.adaptive else "--no-adaptive-threads",
     ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode == 2:
@@ -200,6 +210,7 @@ def test_chart_plan_equals_worker_math(case: Case) -> None:
     env = rendered.env("core")
     assert int(env["TANDEM_CORE_WORKERS"]) == plan["workers"]
     assert int(env["TANDEM_CORE_THREADS_PER_WORKER"]) == plan["threads_per_worker"]
+    assert env["TANDEM_CORE_ADAPTIVE_THREADS"] == str(plan["wide_threads"] > 0).lower()
     assert float(env["TANDEM_CORE_CPUS"]) == plan["cpus"]
     assert int(env["TANDEM_CORE_MAX_BATCH_TOKENS"]) == case.max_batch_tokens
     assert int(env["TANDEM_CORE_MAX_INFLIGHT_REQUESTS"]) == case.inflight_requests
@@ -217,6 +228,7 @@ def test_matrix_covers_refusals_and_both_session_layouts() -> None:
     accepted = [p for p in plans if isinstance(p, dict)]
     assert len(refused) >= 5
     assert {p["model_copies"] == 1 for p in accepted} == {True, False}
+    assert {p["wide_threads"] > 0 for p in accepted} == {True, False}
     assert len({p["memory_limit_mib"] for p in accepted}) >= 10
 
 
@@ -271,7 +283,7 @@ def test_default_plan_is_one_worker_on_one_cpu() -> None:
 
 EXPLICIT = {
     "requests": {"cpu": "2", "memory": "400Mi"},
-    "limits": {"cpu": "2", "memory": "800Mi"},
+    "limits": {"cpu": "2", "memory": "900Mi"},  # above the 2-CPU plan's 818 MiB
 }
 
 
@@ -286,8 +298,8 @@ def test_explicit_resources_override_the_plan() -> None:
 def two_cpu_need_mib() -> int:
     """What 2 workers x 1 thread need with the built model (the plan's request)."""
     need = plan_for(Case(cpus=2))["memory_request_mib"]
-    # The fixed quantities below ("300M", "0.75Gi", "1G") sit on either side of it.
-    assert 300 < need <= 768, need
+    # The fixed quantities below ("300M", "0.875Gi", "1G") sit on either side of it.
+    assert 300 < need <= 896, need
     return int(need)
 
 
@@ -314,7 +326,7 @@ def test_explicit_resources_that_cannot_hold_the_plan_are_refused(
     [
         {"cpu": "2", "memory": "{need}Mi"},
         {"cpu": "2000m", "memory": "{need_bytes}"},  # the same in bytes
-        {"cpu": 2, "memory": "0.75Gi"},  # 768 MiB,
+        {"cpu": 2, "memory": "0.875Gi"},  # 896 MiB
         {"cpu": "2.5", "memory": "1G"},
     ],
 )

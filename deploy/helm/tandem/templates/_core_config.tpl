@@ -21,6 +21,7 @@ TANDEM_CORE_PRECISION: {{ $s.precision | quote }}
 TANDEM_CORE_CPUS: {{ .Values.core.capacity.cpus | toString | quote }}
 TANDEM_CORE_WORKERS: {{ $plan.workers | int | quote }}
 TANDEM_CORE_THREADS_PER_WORKER: {{ $plan.threadsPerWorker | int | quote }}
+TANDEM_CORE_ADAPTIVE_THREADS: {{ gt (int $plan.wideThreads) 0 | quote }}
 TANDEM_CORE_MAX_BATCH_TOKENS: {{ .Values.core.capacity.maxBatchTokens | int | quote }}
 TANDEM_CORE_MAX_INFLIGHT_REQUESTS: {{ .Values.core.capacity.maxInflightRequests | int | quote }}
 TANDEM_CORE_MAX_INFLIGHT_BYTES: {{ include "tandem.core.maxInflightBytes" . | quote }}

@@ -147,7 +147,10 @@ made to both fails the tests.
                  else:          threads = threadsPerWorker or 1, workers = whole / threads
                  refused when workers x threads > whole CPUs
   model copies = 1 when threads = 1 (the workers share one ONNX Runtime session),
-                 else one per worker (each needs its own intra-op thread pool)
+                 else one per worker (each needs its own intra-op thread pool),
+                 + 1 when adaptiveThreads and workers > 1 (the wide session
+                 lone batches run on, with workers x threads threads)
+  batch arenas = workers, + 1 for the wide session
   model MiB    = ceil(weights MiB + 16)                         session overhead
   worker MiB   = ceil(maxBatchTokens x activation bytes         peak batch activations
                  per token / 1 MiB)
@@ -164,7 +167,7 @@ made to both fails the tests.
                  transit calls = gateway pods (replicas, or      admitted yet or being refused
                  autoscaling.maxReplicas) x gateway maxInFlight
                  max request bytes = tandem.grpcMaxRequestBytes (_limits.tpl)
-  request MiB  = 130 + copies x model + workers x worker        130: runtime base
+  request MiB  = 130 + copies x model + arenas x worker         130: runtime base
                  + inflight + transit
   limit MiB    = ceil(request x 1.25)                           25% headroom
 
@@ -238,7 +241,9 @@ its core.capacity value when that is not 0. */ -}}
 {{- if gt (mul $workers $threads) $whole -}}
 {{- fail (printf "%score.capacity: %d workers x %d threads = %d CPU threads, but the core gets %v CPUs (core.capacity.cpus): lower core.capacity.workers or core.capacity.threadsPerWorker, or raise core.capacity.cpus" (include "tandem.core.where" .) $workers $threads (mul $workers $threads) $c.cpus) -}}
 {{- end -}}
-{{- $copies := ternary 1 $workers (eq $threads 1) -}}
+{{- $wide := ternary 1 0 (and (default false $c.adaptiveThreads) (gt $workers 1)) -}}
+{{- $copies := add (ternary 1 $workers (eq $threads 1)) $wide -}}
+{{- $arenas := add $workers $wide -}}
 {{- $modelMiB := int64 (ceil (addf (divf $weightsBytes $mib) $sessionOverheadMiB)) -}}
 {{- /* Integer ceil(a / b) = (a + b - 1) / b: exact, no float rounding. */ -}}
 {{- $perWorkerMiB := div (add (mul $c.maxBatchTokens $activationBytesPerToken) (sub $mib 1)) $mib -}}
@@ -246,7 +251,7 @@ its core.capacity value when that is not 0. */ -}}
 {{- $inflightMiB := div (add $inflightBytes (sub $mib 1)) $mib -}}
 {{- $transitBytes := mul (int64 (include "tandem.core.transitCalls" .)) (int64 (include "tandem.grpcMaxRequestBytes" .)) $transitBytesFactor -}}
 {{- $transitMiB := div (add $transitBytes (sub $mib 1)) $mib -}}
-{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $workers $perWorkerMiB) $inflightMiB $transitMiB -}}
+{{- $requestMiB := add $baseMiB (mul $copies $modelMiB) (mul $arenas $perWorkerMiB) $inflightMiB $transitMiB -}}
 {{- /* ceil(request x 1.25) = ceil(request x 5 / 4) */ -}}
 {{- $limitMiB := div (add (mul $requestMiB 5) 3) 4 -}}
 {{- /* CPU as millicores: "1" CPU is "1000m"; never "M" (mega) or a float that Kubernetes would round. */ -}}
@@ -255,6 +260,8 @@ its core.capacity value when that is not 0. */ -}}
       "workers" $workers
       "threadsPerWorker" $threads
       "cpuThreads" (mul $workers $threads)
+      "wideThreads" (mul $wide $workers $threads)
+      "batchArenas" $arenas
       "modelCopies" $copies
       "modelMiB" $modelMiB
       "perWorkerMiB" $perWorkerMiB
