@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from adaptive import adaptive, render_adaptive
 from cpu_cost import (
     SHAPES,
     CpuRun,
@@ -620,6 +621,9 @@ def render(data: dict[str, Any]) -> str:
     ]
     if "cpu" in data:
         lines += render_cpu(data)
+    if "adaptive" in data:
+        lines += ["## Lone requests and health under load: thread layouts side by side", "",
+                  *render_adaptive(data["adaptive"]), ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -816,12 +820,17 @@ async def _only(
     load: LoadGenerator,
     model_capacity: GraphCapacity,
 ) -> dict[str, Any]:
-    if args.only not in {"memory", "cpu"}:
-        raise SystemExit(f"--only {args.only}: only 'memory' or 'cpu' can be measured on its own")
+    if args.only not in {"memory", "cpu", "adaptive"}:
+        raise SystemExit(
+            f"--only {args.only}: only 'memory', 'cpu' or 'adaptive' can be measured on its own"
+        )
     previous = args.out.with_suffix(".json")
     if not previous.exists():
         raise SystemExit(f"--only needs the results of a full run in {previous}")
     data: dict[str, Any] = json.loads(previous.read_text())
+    if args.only == "adaptive":
+        data["adaptive"] = await adaptive_section(args, load)
+        return data
     if args.only == "cpu":
         print("cpu ...", flush=True)
         data["cpu"] = await cpu_per_text(args, budgets, load)
@@ -842,6 +851,25 @@ async def _only(
         "date": machine()["date"],
         "command": f'{args.command} BENCH_ARGS="--only memory"',
     }
+    return data
+
+
+async def adaptive_section(args: argparse.Namespace, load: LoadGenerator) -> dict[str, Any]:
+    """Thread layouts side by side (bench/adaptive.py), with the model's own single-text latency."""
+    manifest = ModelManifest.read(args.model_dir)
+    tokenizer = TextTokenizer(args.model_dir / manifest.tokenizer, manifest.max_tokens)
+    corpus = args.log_dir.joinpath("corpus.txt").read_text().splitlines()
+    graph = manifest.graph_path(args.model_dir, "fp32")
+    cpus = os.cpu_count() or 1
+    started = {"date": machine()["date"], "load_average": round(os.getloadavg()[0], 2)}
+    raw_single = {
+        "1 thread": round(raw_single_latency_ms(tokenizer, graph, 1, corpus), 2),
+        f"{cpus} threads": round(raw_single_latency_ms(tokenizer, graph, cpus, corpus), 2),
+    }
+    data = await adaptive(args.model_dir, args.gateway_bin, load, args.log_dir,
+                          quick=args.quick, raw_single=raw_single)  # fmt: skip
+    quick = " --quick" if args.quick else ""
+    data["measured"] = {**started, "command": f'{args.command} BENCH_ARGS="--only adaptive{quick}"'}
     return data
 
 
