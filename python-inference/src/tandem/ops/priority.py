@@ -27,7 +27,8 @@ MAX_NICE = 19
 
 
 def lower_thread_priority(steps: int) -> int:
-    """Raise the calling thread's nice value by ``steps`` (capped at 19); return the new value.
+    """Raise the calling thread's nice value by ``steps`` (capped at 19); return the new value
+    (0 when the platform refused, see below).
 
     Best effort: a platform without per-thread priorities, or a sandbox that
     refuses the call, leaves the thread as it was (logged), since serving at
