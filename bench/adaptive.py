@@ -222,4 +222,32 @@ def render_adaptive(data: dict[str, Any]) -> list[str]:
     for when in ("lone", "saturated"):
         cells = [f"{layout['wide_share'][when]:.0%}" for layout in layouts]
         lines.append(f"| wide batches, {when} | " + " | ".join(cells) + " |")
+    return [*lines, "", *takeaways(data)]
+
+
+def takeaways(data: dict[str, Any]) -> list[str]:
+    """The issue's targets, read from the numbers above (first layout = before, last = after)."""
+    before, after = data["layouts"][0], data["layouts"][-1]
+    best = min(data["raw_single_latency_ms"].values())
+
+    def p50(layout: dict[str, Any], label: str) -> float:
+        return float(next(r["p50_ms"] for r in layout["rows"] if r["label"] == label))
+
+    def texts(layout: dict[str, Any], label: str) -> float:
+        return float(next(r["texts_per_s"] for r in layout["rows"] if r["label"] == label))
+
+    lone = "gateway, 1 text, concurrency 1"
+    lines = [
+        f"- A lone request through the gateway: p50 {p50(before, lone)} ms before, "
+        f"{p50(after, lone)} ms after; the target is the model's best single-text latency "
+        f"({best} ms) + 1.5 ms = {best + 1.5:.2f} ms "
+        f"({'met' if p50(after, lone) <= best + 1.5 else 'missed'}).",
+    ]
+    for label in ("gRPC, 1 text, concurrency 32", "gRPC, 32 texts, concurrency 4"):
+        ratio = texts(after, label) / max(texts(before, label), 1e-9)
+        lines.append(f"- {label}: after / before throughput {ratio:.2f}.")
+    for probe, summary in after["health_while_saturated"].items():
+        p99 = summary["p99_ms"]
+        verdict = "met" if p99 is not None and p99 <= 10 else "missed"
+        lines.append(f"- {probe} while saturated: p99 {p99} ms after (target <= 10 ms: {verdict}).")
     return lines
