@@ -60,7 +60,8 @@ CORE_GROUPS = {
     "threading (locks, conditions)": r"threading\.py|concurrent/",
 }
 GATEWAY_GROUPS = {
-    "fake core (not the gateway)": r"fakecore|grpc\.\(\*Server\)",
+    # The fake core's side of each call: its handler and its gRPC server transport.
+    "fake core (not the gateway)": r"fakecore|grpc\.\(\*Server\)|\(\*http2Server\)|serverStream",
     "JSON response encoding": r"appendJSON|encoding/json\.",
     "request decoding": r"decodeEmbeddingsRequest|readBody|jsonscan",
     "metrics": r"prometheus",
