@@ -571,3 +571,22 @@ async def test_workers_run_nicer_than_the_loop() -> None:
     assert seen == [min(19, loop_nice + 3)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
     await scheduler.close(1)
+
+
+@pytest.mark.parametrize("with_wide", [True, False])
+async def test_the_batch_span_says_how_wide_the_batch_ran(with_wide: bool) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    narrow, wide = RecordingWorker(), RecordingWorker()
+    scheduler = BatchScheduler(
+        [narrow, narrow], BatchLimits(8, 1024, 0.5), QueueLimits(64, 1 << 20, 0.0), CoreMetrics(),
+        tracer=tracer, wide=wide if with_wide else None,
+    )  # fmt: skip
+    with tracer.start_as_current_span("request") as span:
+        await scheduler.submit(_rows((1, 8)), deadline=_deadline(), link=span.get_span_context())
+    await scheduler.close(1)
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "tandem.batch"]
+    assert batch.attributes is not None
+    assert batch.attributes["tandem.batch.width"] == ("wide" if with_wide else "narrow")
