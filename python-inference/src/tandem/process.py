@@ -36,6 +36,7 @@ from tandem.model.interface import Model, Session
 from tandem.model.manifest import ModelManifest
 from tandem.model.minilm import EmbedOptions, MiniLMEmbedding
 from tandem.ops import cgroups
+from tandem.ops.cpu_features import report_cpu_features
 from tandem.ops.loop_monitor import monitor_event_loop
 from tandem.ops.metrics import CoreMetrics
 from tandem.ops.priority import lower_thread_priority
@@ -103,6 +104,7 @@ async def serve(
 
     tracing = setup_tracing()
     metrics = CoreMetrics()
+    report_cpu_features(metrics.registry)  # int8 speed depends on them (docs/benchmarks/int8.md)
     lifecycle = Lifecycle(metrics)
     grpc_edge = GrpcEdge(settings, lifecycle, metrics, tracing.tracer)
     http = _HttpServers(
