@@ -230,6 +230,57 @@ def test_log_axis_labels_only_the_2x_and_5x_minor_ticks() -> None:
     assert ticks == ["", "20", "50", "", "200", "0.5", ""]
 
 
+def int8_variant(name: str, cosine: float, overlap: float, shipped: bool = False) -> dict[str, Any]:
+    return {"name": name, "shipped": shipped, "cosine_reference_min": cosine,
+            "top10_overlap_mean": overlap}  # fmt: skip
+
+
+INT8: dict[str, Any] = {
+    "command": "make bench-int8",
+    "machine": MACHINE,
+    "targets": {"min_cosine": 0.99, "top10_overlap": 0.97, "speedup": 1.8},
+    "quality": {
+        "variants": [
+            int8_variant("all ops", 0.979, 0.90),
+            int8_variant("3 fp32", 0.991, 0.94, shipped=True),
+            int8_variant("not timed", 0.999, 0.99),
+        ]
+    },
+    "speed": {"variants": {"all ops": {"speedup": 2.5}, "3 fp32": {"speedup": 2.1}}},
+    "speed_measured": {
+        "date": "2026-01-06 07:08 UTC",
+        "command": 'make bench-int8 BENCH_ARGS="--only speed"',
+    },
+}
+
+
+def test_int8_frontier_plots_each_timed_variant_against_both_targets(tmp_path: Path) -> None:
+    with charts._style():
+        fig = charts.int8_frontier(INT8)
+    assert fig is not None
+    cosine, overlap = fig.axes
+
+    points = [line for line in cosine.get_lines() if line.get_marker() == "o"]
+    # The variant without a speed figure is left out; the rest in the table's order.
+    assert [(p.get_xdata()[0], p.get_ydata()[0]) for p in points] == [(2.5, 0.979), (2.1, 0.991)]
+    assert [p.get_color() for p in points] == [charts.BLUE, charts.GREEN]  # green: shipped
+    assert [t.get_text() for t in cosine.texts] == ["1", "2"]
+    overlap_points = [line for line in overlap.get_lines() if line.get_marker() == "o"]
+    assert [p.get_ydata()[0] for p in overlap_points] == [0.90, 0.94]
+    dashed = [line for line in overlap.get_lines() if line.get_linestyle() == "--"]
+    assert sorted(
+        float(line.get_ydata()[0]) for line in dashed if line.get_ydata()[0] == line.get_ydata()[1]
+    ) == [0.97]
+    assert 'make bench-int8 BENCH_ARGS="--only speed"`, 2026-01-06 07:08 UTC' in figure_text(fig)
+
+
+def test_int8_frontier_needs_both_sections(tmp_path: Path) -> None:
+    without_speed = {k: v for k, v in INT8.items() if k != "speed"}
+
+    assert charts.int8_frontier(without_speed) is None
+    assert [p.name for p in charts.render_charts("int8", INT8, tmp_path)] == ["int8-frontier.svg"]
+
+
 def peer(key: str, single: float, batch: float, p50: float, p99: float) -> dict[str, Any]:
     return {"key": key, "label": f"{key} server", "lone": {"p50_ms": p50},
             "single": {"texts_per_s": single, "p99_ms": p99},
