@@ -16,6 +16,7 @@ from pathlib import Path
 from tandem.model.graph import build_graph
 from tandem.model.manifest import TOKENIZER_FILE, GraphCapacity, ModelManifest, Precision
 from tandem.model.measure import activation_bytes_per_token, initializer_bytes
+from tandem.model.quantize import SHIPPED, quantize
 from tandem.model.source import MODEL_ALIASES, MODEL_ID, SOURCE_PACKAGE, locate_source_model
 
 log = logging.getLogger(__name__)
@@ -76,23 +77,12 @@ def build_model_dir(output: Path, precisions: Iterable[Precision] = ("fp32",)) -
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
-    """Dynamic int8 quantisation with per-channel weights.
+    """The int8 graph the build ships: model/quantize.py's SHIPPED recipe.
 
-    Per-tensor weight scales lose too much (mean cosine about 0.95 against
-    fp32 on this model); per-channel keeps it near 0.99.
+    Which nodes stay fp32, and why, is recorded there with its measurement
+    (docs/benchmarks/int8.md, `make bench-int8`).
     """
-    from onnx import TensorProto  # noqa: PLC0415
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
-
-    quantize_dynamic(
-        fp32_path,
-        int8_path,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        # Shape inference cannot type the outputs of contrib ops; every
-        # activation in this graph is float32.
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
+    quantize(fp32_path, int8_path, SHIPPED)
 
 
 def _sha256(path: Path) -> str:
