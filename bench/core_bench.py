@@ -765,6 +765,9 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
         "single-thread sessions on Python threads, sorted batches; this process's own counters).",
         "Unlike throughput, it does not depend on where the load generator runs or on what else",
         "shares the CPUs (bench/cpu_cost.py). Closed loops over gRPC, after a short warm run.",
+        '"CPUs busy" is the CPU time over the wall time: below the raw loop\'s, the core was short of',
+        "CPU (the load generator, other work on the machine), which lowers served / raw here but not",
+        "the CPU per text; §2's served / raw is the throughput target's figure.",
     ]
     if measured:
         lines += [
