@@ -182,8 +182,12 @@ def before_lines(data: dict[str, Any]) -> list[str]:
         off = summary["off"]["texts_per_s"]
         return (off - summary[mode]["texts_per_s"]) / off * 100
 
+    runs = before.get("runs") or [
+        (before["label"], before["summary"]),
+        (data["label"], data["summary"]),
+    ]
     rows = []
-    for label, summary in ((before["label"], before["summary"]), (data["label"], data["summary"])):
+    for label, summary in runs:
         off, on = summary["off"], summary["on (100%)"]
         rows.append(
             f"| {label} | {loss(summary, 'on (100%)'):.1f}% | {loss(summary, 'on (10%)'):.1f}% "
