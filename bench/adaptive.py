@@ -149,10 +149,11 @@ async def adaptive(
 ) -> dict[str, Any]:  # fmt: skip
     budgets, rounds = (QUICK_BUDGETS, QUICK_ROUNDS) if quick else (BUDGETS, ROUNDS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in LAYOUTS}
-    # Interleaved rounds, so a neighbour's burst on the shared CPUs hits every
+    # Interleaved rounds, each starting with the next layout, so a neighbour's
+    # burst, or load that drifts over the run, on the shared CPUs hits every
     # layout alike; each figure is the median over the rounds.
     for round_ in range(rounds):
-        for name, env in LAYOUTS:
+        for name, env in LAYOUTS[round_ % len(LAYOUTS) :] + LAYOUTS[: round_ % len(LAYOUTS)]:
             print(f"adaptive, round {round_ + 1}: {name} ...", flush=True)
             runs[name].append(
                 await one_layout(
