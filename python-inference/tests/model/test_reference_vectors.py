@@ -50,11 +50,17 @@ def test_reference_batch_padding_does_not_change_vectors(
 
 
 def test_int8_quality_is_measured_and_close(model_dir: Path, reference: dict[str, Any]) -> None:
-    """int8 is an opt-in trade: per-channel weights keep it near fp32 (not identical)."""
+    """int8 is an opt-in trade: near fp32, not identical.
+
+    The shipped recipe (model/quantize.py) measured min 0.984, mean 0.994 on
+    these items in `make bench-int8` (the graph before it: 0.970, 0.990);
+    dynamic activation scales move a vector with its batch-mates by up to
+    about 0.01 (docs/benchmarks/int8.md), hence the margin.
+    """
     vectors, token_counts = _embed(model_dir, "int8", [i["text"] for i in reference["items"]])
     cosines = _cosines(vectors, reference)
-    assert cosines.min() >= 0.97
-    assert cosines.mean() >= 0.985
+    assert cosines.min() >= 0.975
+    assert cosines.mean() >= 0.988
     assert token_counts == [item["tokens_after_truncation"] for item in reference["items"]]
 
 
