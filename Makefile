@@ -237,7 +237,7 @@ bench-peers: install $(VENV)/.bench-installed model gateway load-tool $(PEERS_MO
 
 .PHONY: bench-profile
 bench-profile: install $(VENV)/.bench-installed model load-tool ## Flame graphs of the core (py-spy, needs ptrace) and the gateway (go test -cpuprofile) under load
-	cd bench && $(PY) profile.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
+	cd bench && $(PY) profiling.py --model-dir $(MODEL_DIR) --load-bin $(LOAD_BIN) $(BENCH_ARGS)
 
 .PHONY: load-tool
 load-tool: ## Build tandem-load, the benchmarks' Go load generator

@@ -806,7 +806,7 @@ def render_cpu(data: dict[str, Any]) -> list[str]:
     if "profile" in cpu:
         lines += [
             "Where the core's samples went (py-spy, each sample charged to the innermost of its frames "
-            "that a group names; bench/profile.py):",
+            "that a group names; bench/profiling.py):",
             "",
             *profile_summary(cpu["profile"]["core"]),
             "",

@@ -154,7 +154,7 @@ async def measure_served(
 
 
 def profile_summary(profile: dict[str, Any], *, top: int = 5) -> list[str]:
-    """Lines for a page: where each profiled load's samples went (bench/profile.py's
+    """Lines for a page: where each profiled load's samples went (bench/profiling.py's
     profile.json), the largest groups first, "other" last."""
     lines = []
     for label, entry in profile.items():

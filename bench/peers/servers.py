@@ -119,8 +119,9 @@ def _infinity(engine: str, model: str, *extra: str) -> Callable[[PeersSetup, int
 
 
 # bench/ goes at the END of the naive server's import path: uvicorn's --app-dir
-# would put it first, where a benchmark module named like a standard one
-# (bench/profile.py shadows the stdlib's, which torch imports) breaks the server.
+# would put it first, where any benchmark module named like a standard one
+# (a bench/profile.py once shadowed the stdlib's, which torch imports) would
+# break the server.
 _NAIVE_LAUNCH = "import sys, uvicorn; sys.path.append(sys.argv.pop(1)); uvicorn.main()"
 
 
