@@ -83,11 +83,12 @@ class Settings(BaseSettings):
     )
     tokenizer_threads: int = Field(1, ge=1, le=16, description="Threads that tokenize requests.")
     adaptive_threads: bool = Field(
-        True,
+        False,
         description="With several workers: run a batch that is alone (no other batch running, "
         "nothing queued) on an extra session with every CPU thread, so a lone request gets "
         "every CPU; under load, one batch per worker. Costs that session's memory (see "
-        "`tandem worker-math`).",
+        "`tandem worker-math`). Off by default: in some runs it cost saturated throughput "
+        "(docs/worker-math.md).",
     )
     inference_nice: int = Field(
         10,
