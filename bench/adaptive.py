@@ -3,11 +3,10 @@
 One run, side by side, the same corpus and load generator for each layout:
 - before: 2 single-threaded workers, every batch on one thread, inference
   threads at the event loop's priority;
-- wide: the scheduler runs a lone batch on a session with every CPU thread
-  (TANDEM_CORE_ADAPTIVE_THREADS), priorities unchanged;
-- after: wide, and inference threads nicer than the loop
-  (TANDEM_CORE_INFERENCE_NICE, on by default; the wide session is off by
-  default, since some runs lost saturated throughput with it).
+- wide + nice: wide lone batches, and inference threads 10 steps nicer than
+  the loop (TANDEM_CORE_INFERENCE_NICE=10), so the loop preempts inference;
+- after (the default): the scheduler runs a lone batch on a session with
+  every CPU thread (TANDEM_CORE_ADAPTIVE_THREADS), priorities unchanged.
 
 For each: a lone request's p50 over gRPC and through the gateway, saturated
 throughput (1 text at concurrency 32, 32 texts at concurrency 4) and, while
@@ -35,10 +34,10 @@ from loadgen import LoadGenerator, LoadResult, probe_latency
 LAYOUTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("before: one thread per batch, equal priority",
      {"TANDEM_CORE_ADAPTIVE_THREADS": "false", "TANDEM_CORE_INFERENCE_NICE": "0"}),
-    ("wide lone batches, equal priority",
-     {"TANDEM_CORE_ADAPTIVE_THREADS": "true", "TANDEM_CORE_INFERENCE_NICE": "0"}),
-    ("after: wide lone batches, inference nice +10 (the default nice)",
+    ("wide lone batches, inference nice +10",
      {"TANDEM_CORE_ADAPTIVE_THREADS": "true", "TANDEM_CORE_INFERENCE_NICE": "10"}),
+    ("after (default): wide lone batches, equal priority",
+     {"TANDEM_CORE_ADAPTIVE_THREADS": "true", "TANDEM_CORE_INFERENCE_NICE": "0"}),
 )  # fmt: skip
 
 Probe = Callable[[], Awaitable[None]]

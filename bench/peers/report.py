@@ -209,10 +209,7 @@ def _busy_warning(servers: Sequence[Server], cpus: int) -> list[str]:
         f"**The machine was busy during this run** (load average up to {busiest:g} on {cpus} "
         "CPUs): other processes took CPU time from every server, unevenly, so these figures "
         "are not comparable with a run on a quiet machine, and the ratios below carry that "
-        "noise. It weighs on Tandem most: its inference threads run at nice +10 by default "
-        "(TANDEM_CORE_INFERENCE_NICE, so that its own health checks preempt inference), which "
-        "on a shared machine also lets every other process run ahead of them, where the peers "
-        "compete at nice 0. Run `make bench-peers` again on a quiet machine before quoting them.",
+        "noise. Run `make bench-peers` again on a quiet machine before quoting them.",
         "",
     ]
 

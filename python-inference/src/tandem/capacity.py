@@ -91,7 +91,7 @@ class CapacityInputs:
     max_request_bytes: int
     # A lone batch runs on an extra session with every CPU thread (the
     # scheduler's wide batches); only with more than one worker.
-    adaptive_threads: bool = False
+    adaptive_threads: bool = True
     headroom: float = HEADROOM
 
 

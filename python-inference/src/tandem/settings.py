@@ -83,20 +83,21 @@ class Settings(BaseSettings):
     )
     tokenizer_threads: int = Field(1, ge=1, le=16, description="Threads that tokenize requests.")
     adaptive_threads: bool = Field(
-        False,
+        True,
         description="With several workers: run a batch that is alone (no other batch running, "
         "nothing queued) on an extra session with every CPU thread, so a lone request gets "
         "every CPU; under load, one batch per worker. Costs that session's memory (see "
-        "`tandem worker-math`). Off by default: in some runs it cost saturated throughput "
-        "(docs/worker-math.md).",
+        "`tandem worker-math`).",
     )
     inference_nice: int = Field(
-        10,
+        0,
         ge=0,
         le=19,
         description="Nice value of the inference threads (workers and ONNX Runtime's pools), "
         "above the event loop's, so health checks and request handling preempt inference on "
-        "a saturated core. Raising it needs no privilege; 0 leaves them at the loop's.",
+        "a saturated core. Raising it needs no privilege; 0 (the default) leaves them at the "
+        "loop's: measured on a quiet 2-CPU machine, 10 made no health check faster and the lone "
+        "request slower (docs/benchmarks/core.md).",
     )
 
     # --- Dynamic batching ---------------------------------------------------------

@@ -430,7 +430,8 @@ async def test_a_lone_text_runs_on_the_wide_session() -> None:
     await pool.scheduler.close(1)
 
 
-async def test_concurrent_texts_run_narrow_one_batch_per_worker() -> None:
+async def _two_texts_at_once() -> Pool:
+    """A pool that has just run two texts at once, each on its own worker."""
     gate = threading.Event()
     pool = Pool(gate=gate, max_size=1)
     # Two texts that cannot share a batch: the first batch leaves one queued,
@@ -439,8 +440,26 @@ async def test_concurrent_texts_run_narrow_one_batch_per_worker() -> None:
     await _wait_until(lambda: all(w.batches for w in pool.narrow), "both workers run a batch")
     gate.set()
     await task
+    return pool
+
+
+async def test_concurrent_texts_run_narrow_one_batch_per_worker() -> None:
+    pool = await _two_texts_at_once()
     assert pool.wide.batches == []
     assert pool.widths() == {"wide": 0, "narrow": 2}
+    await pool.scheduler.close(1)
+
+
+async def test_after_a_busy_moment_a_lone_text_runs_narrow_once_then_wide() -> None:
+    # A saturated core's queue empties now and then: the first lone batch after
+    # concurrent ones stays narrow, so a wave of requests does not queue behind
+    # a wide batch of one text. Sequential lone texts after it run wide.
+    pool = await _two_texts_at_once()
+    await pool.scheduler.submit(_rows((3, 8)), deadline=_deadline())
+    assert pool.widths() == {"wide": 0, "narrow": 3}
+    await pool.scheduler.submit(_rows((4, 8)), deadline=_deadline())
+    assert pool.wide.batches == [[8]]
+    assert pool.widths() == {"wide": 1, "narrow": 3}
     await pool.scheduler.close(1)
 
 

@@ -22,7 +22,10 @@ would then run on one CPU while the others idle. Given a ``wide`` session
 batch while no other worker is busy and nothing else is queued runs it there
 instead, holding every worker slot until it ends, so no other batch competes
 for those CPUs. Work arriving meanwhile waits for that one batch, then runs
-narrow beside its peers (docs/worker-math.md).
+narrow beside its peers (docs/worker-math.md). A batch goes wide only when
+the batch before it was alone too: a saturated core's queue empties for a
+moment now and then, and a wide batch of one text there would hold every
+worker while the next wave of requests queues behind it.
 
 Guarantees:
 - Bounded memory: the queue holds at most ``max_queue_texts`` texts and
@@ -208,6 +211,7 @@ class BatchScheduler:
         self._wide = wide
         self._worker_nice = worker_nice
         self._wide_running = False  # a lone batch holds every worker slot
+        self._previous_alone = True  # the last batch taken had the core to itself
         self._worker_count = len(workers)
         self._accepting = True
         self._closing = False
@@ -405,10 +409,14 @@ class BatchScheduler:
                         self._ready.wait(remaining)
                         continue
                 batch = self._take_batch()
-                # Alone (no other batch running, nothing else waiting): the
-                # batch gets every CPU. Otherwise one batch per worker.
+                # Alone (no other batch running, nothing else waiting), and
+                # the batch before it was too: the batch gets every CPU.
+                # Otherwise one batch per worker. Requiring two lone batches
+                # in a row keeps a saturated core's brief empty moments narrow.
                 alone = not self._busy and not self._pending
-                width = WIDE if alone and self._wide is not None else NARROW
+                wide = alone and self._previous_alone and self._wide is not None
+                self._previous_alone = alone
+                width = WIDE if wide else NARROW
                 self._busy += 1
                 self._wide_running = width == WIDE
                 if self._pending:
