@@ -333,6 +333,7 @@ class Opened:
     threads: int
     nice: int
     thread: str
+    exclusive: bool
 
 
 class RecordingModel:
@@ -341,10 +342,13 @@ class RecordingModel:
     def __init__(self, *args: Any) -> None:
         self.opened = []
 
-    def open_session(self, intra_op_threads: int) -> Opened:
+    def open_session(self, intra_op_threads: int, *, exclusive: bool = False) -> Opened:
         tid = threading.get_native_id()
         session = Opened(
-            intra_op_threads, os.getpriority(os.PRIO_PROCESS, tid), threading.current_thread().name
+            intra_op_threads,
+            os.getpriority(os.PRIO_PROCESS, tid),
+            threading.current_thread().name,
+            exclusive,
         )
         self.opened.append(session)
         return session
@@ -376,6 +380,8 @@ def test_single_threaded_workers_share_one_session_and_lone_batches_get_a_wide_o
     assert sessions.wide is not None
     assert sessions.wide.threads == 2  # type: ignore[attr-defined]
     assert len(model.opened) == 2
+    # Only the wide session runs alone, so only its threads may spin.
+    assert [s.exclusive for s in model.opened] == [False, True]
 
 
 def test_without_adaptive_threads_there_is_no_wide_session(
@@ -384,6 +390,7 @@ def test_without_adaptive_threads_there_is_no_wide_session(
     model, sessions = _load(monkeypatch, workers=2, threads=2, adaptive=False)
     assert sessions.wide is None
     assert [s.threads for s in model.opened] == [2, 2]
+    assert not any(s.exclusive for s in model.opened)
 
 
 def test_one_worker_has_every_thread_already(monkeypatch: pytest.MonkeyPatch) -> None:

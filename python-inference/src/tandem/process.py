@@ -362,7 +362,9 @@ def _open_sessions(model: Model[EmbedOptions], plan: CapacityPlan) -> Sessions:
     else:
         # Multi-threaded workers each need their own intra-op thread pool.
         workers = [model.open_session(plan.threads_per_worker) for _ in range(plan.workers)]
-    wide = model.open_session(plan.wide_threads) if plan.wide_threads else None
+    # The wide session runs only while every worker slot is held: its threads
+    # may spin between parallel steps (model/runtime.py).
+    wide = model.open_session(plan.wide_threads, exclusive=True) if plan.wide_threads else None
     return Sessions(workers, wide)
 
 

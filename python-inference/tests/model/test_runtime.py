@@ -28,6 +28,13 @@ def test_the_session_runs_with_exactly_the_threads_it_was_given(model_dir: Path)
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
+def test_a_session_that_runs_alone_spins_between_parallel_steps(model_dir: Path) -> None:
+    path = ModelManifest.read(model_dir).graph_path(model_dir, "fp32")
+    options = OnnxEncoder(path, intra_op_threads=2, spin=True)._session.get_session_options()
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
 def test_a_batch_of_uneven_rows_is_each_row_alone(encoder: OnnxEncoder) -> None:
     rows = [_row(7592), _row(2023, 2003, 1037, 2936, 6251), _row(2460, 2460)]
     batch = encoder.encode(rows)

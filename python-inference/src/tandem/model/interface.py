@@ -85,8 +85,13 @@ class Model(Protocol[OptionsT_contra]):
         """Token rows (at most ``manifest.max_tokens`` each) and each text's full length."""
         ...
 
-    def open_session(self, intra_op_threads: int) -> Session:
-        """A new inference session with exactly this many compute threads."""
+    def open_session(self, intra_op_threads: int, *, exclusive: bool = False) -> Session:
+        """A new inference session with exactly this many compute threads.
+
+        ``exclusive``: the scheduler runs it only while no other batch runs
+        (the wide session), so its threads may busy-wait between parallel
+        steps instead of sleeping: nothing else needs those CPUs meanwhile.
+        """
         ...
 
     def postprocess(self, outputs: np.ndarray, options: Sequence[OptionsT_contra]) -> np.ndarray:

@@ -73,8 +73,8 @@ class MiniLMEmbedding:
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
         return self._tokenizer.encode(texts)
 
-    def open_session(self, intra_op_threads: int) -> OnnxEncoder:
-        return OnnxEncoder(self._graph, intra_op_threads)
+    def open_session(self, intra_op_threads: int, *, exclusive: bool = False) -> OnnxEncoder:
+        return OnnxEncoder(self._graph, intra_op_threads, spin=exclusive)
 
     def postprocess(self, outputs: np.ndarray, options: Sequence[EmbedOptions]) -> np.ndarray:
         """L2-normalise, in place, the rows whose request asked for it."""
