@@ -196,7 +196,12 @@ def render_adaptive(data: dict[str, Any]) -> list[str]:
         f"{cpus}-CPU machine (the load generator on the same CPUs; load average "
         f"{data['measured']['load_average']} at the start). The model alone, one text through",
         f"tokenizer + model, p50: {raw['1 thread']} ms on 1 thread, {raw[str(cpus) + ' threads']} ms "
-        f"on {cpus} threads.",
+        f"on {cpus} threads"
+        + (
+            f", {spinning} ms on {cpus} spinning threads (as the wide session runs)."
+            if (spinning := raw.get(f"{cpus} threads, spinning")) is not None
+            else "."
+        ),
         "",
         header,
         "|---" * (len(layouts) + 1) + "|",

@@ -185,10 +185,14 @@ def raw_processes(model_dir: Path, workers: int, batches: list[list[str]], passe
 
 
 def raw_single_latency_ms(
-    tokenizer: TextTokenizer, graph: Path, threads: int, texts: Sequence[str]
+    tokenizer: TextTokenizer, graph: Path, threads: int, texts: Sequence[str], *, spin: bool = False
 ) -> float:
-    """p50 of one text through tokenizer + model: the model's own latency for a lone request."""
-    encoder = OnnxEncoder(graph, threads)
+    """p50 of one text through tokenizer + model: the model's own latency for a lone request.
+
+    ``spin``: the intra-op threads busy-wait between parallel steps, as the
+    core's wide session does.
+    """
+    encoder = OnnxEncoder(graph, threads, spin=spin)
     _run_batches(tokenizer, encoder, [[texts[0]]])
     samples = []
     for text in texts[:300]:
@@ -871,6 +875,9 @@ async def adaptive_section(args: argparse.Namespace, load: LoadGenerator) -> dic
     raw_single = {
         "1 thread": round(raw_single_latency_ms(tokenizer, graph, 1, corpus), 2),
         f"{cpus} threads": round(raw_single_latency_ms(tokenizer, graph, cpus, corpus), 2),
+        f"{cpus} threads, spinning": round(
+            raw_single_latency_ms(tokenizer, graph, cpus, corpus, spin=True), 2
+        ),
     }
     data = await adaptive(args.model_dir, args.gateway_bin, load, args.log_dir,
                           quick=args.quick, raw_single=raw_single)  # fmt: skip
