@@ -371,9 +371,9 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"    {data['command']}",
         "",
-        "on a machine shared with other work (2 CPUs, several jobs): the quality figures do not",
-        "depend on that, the speed ratios are taken side by side (each variant against the fp32 of",
-        "its own round, median of rounds) and are the figures to compare; absolute texts/s are noisy.",
+        "The quality figures do not depend on the machine's load; the speed ratios are taken side",
+        "by side (each variant against the fp32 of its own round, median of rounds) and are the",
+        "figures to compare; absolute texts/s move with whatever else shares the CPUs.",
         *(
             [
                 f"Quality measured {data['quality_measured']['date']} with `{data['quality_measured']['command']}`; "
