@@ -198,7 +198,7 @@ func limitByAddress(l *limits.RateLimiter, clientIP *limits.ClientIP, keys *auth
 				check = l.Peek
 			}
 			if ok, retryAfter := check(key); !ok {
-				m.LimiterRejections.WithLabelValues("rate").Inc()
+				m.LimiterRejections.WithLabelValues(metrics.LimiterRate).Inc()
 				writeError(w, r, logger, errRateLimited(retryAfter))
 				return
 			}
@@ -219,7 +219,7 @@ func limitByKey(l *limits.RateLimiter, keys *auth.KeySet, m *metrics.Metrics, lo
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ok, retryAfter := l.Allow(notesFrom(r.Context()).client); !ok {
-				m.LimiterRejections.WithLabelValues("rate").Inc()
+				m.LimiterRejections.WithLabelValues(metrics.LimiterRate).Inc()
 				writeError(w, r, logger, errRateLimited(retryAfter))
 				return
 			}
@@ -246,7 +246,7 @@ func limitInFlight(f *limits.InFlight, m *metrics.Metrics, logger *slog.Logger) 
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			release, ok := f.TryAcquire()
 			if !ok {
-				m.LimiterRejections.WithLabelValues("in_flight").Inc()
+				m.LimiterRejections.WithLabelValues(metrics.LimiterInFlight).Inc()
 				writeError(w, r, logger, errTooManyInFlight())
 				return
 			}

@@ -28,6 +28,14 @@ const (
 	ModelUnknown = "unknown"
 )
 
+// Values of limiter_rejections_total's limiter label: every one is exported
+// at 0 from the start, so an alert or a panel on rejections has a series to
+// read before the first 429, and "no rejections" reads as 0, not as no data.
+const (
+	LimiterRate     = "rate"      // the per-client request rate (per address, or per API key)
+	LimiterInFlight = "in_flight" // the cap on API requests handled at once
+)
+
 // Metrics holds the gateway's collectors.
 type Metrics struct {
 	registry *prometheus.Registry
@@ -103,6 +111,9 @@ func New() *Metrics {
 			Namespace: namespace, Name: "upstream_ready",
 			Help: "1 when at least one core of the model's pool reported SERVING at the last readiness check, else 0.",
 		}, []string{"model"}),
+	}
+	for _, limiter := range []string{LimiterRate, LimiterInFlight} {
+		m.LimiterRejections.WithLabelValues(limiter)
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),

@@ -135,3 +135,26 @@ func TestALaterSampledObservationReplacesTheBucketsExemplar(t *testing.T) {
 		t.Errorf("exemplars = %v, want only the latest trace %s", got, otherTrace)
 	}
 }
+
+// A gateway that has rejected nothing still exports every limiter's counter,
+// at 0: rate(...) over it is 0, where a missing series would read as "no
+// data" on the dashboard and leave an alert on rejections unable to fire.
+func TestEveryLimitersRejectionsAreExportedAtZeroFromTheStart(t *testing.T) {
+	_, body := scrape(t, New().Handler(), "")
+	for _, limiter := range []string{LimiterRate, LimiterInFlight} {
+		line := `tandem_gateway_limiter_rejections_total{limiter="` + limiter + `"} 0`
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("want %q in a fresh scrape; got:\n%s", line, grepLines(body, "limiter_rejections"))
+		}
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
