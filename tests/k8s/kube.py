@@ -337,6 +337,70 @@ def is_ready(pod: V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
+# Waiting reasons no amount of waiting fixes: the cluster has no registry, so
+# an image that is not in the node's containerd never arrives.
+_HOPELESS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+             "CreateContainerConfigError", "CreateContainerError"}  # fmt: skip
+
+
+def pod_report(release: Release, name: str, log_lines: int = 20) -> str:
+    """What `kubectl describe` and `kubectl logs --tail` would say of one pod:
+    phase, conditions, each container's state, the pod's events and its last
+    log lines. A wait that fails on a pod says why with this, because the
+    pod is deleted in the test's cleanup before CI's diagnostics run."""
+    r, lines = release, [f"pod {release.namespace}/{name}:"]
+    try:
+        pod = r.core.read_namespaced_pod(name, r.namespace)
+    except client.ApiException as err:
+        return f"pod {r.namespace}/{name}: cannot be read ({err.status} {err.reason})"
+    status = pod.status
+    lines.append(f"  phase {status.phase}, node {pod.spec.node_name or '(not scheduled)'}")
+    for c in status.conditions or []:
+        lines.append(f"  condition {c.type}={c.status} {c.reason or ''} {c.message or ''}".rstrip())
+    for cs in status.container_statuses or []:
+        state = cs.state
+        if state.waiting:
+            now = f"waiting: {state.waiting.reason} {state.waiting.message or ''}".rstrip()
+        elif state.terminated:
+            t = state.terminated
+            now = f"terminated: {t.reason} (exit {t.exit_code}) {t.message or ''}".rstrip()
+        else:
+            now = "running"
+        lines.append(f"  container {cs.name} ({cs.image}): {now}, restarts {cs.restart_count}")
+    events = r.core.list_namespaced_event(
+        r.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}"
+    ).items
+    for e in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or "")):
+        lines.append(f"  event {e.type} {e.reason} (x{e.count or 1}): {e.message}")
+    try:
+        log = r.core.read_namespaced_pod_log(name, r.namespace, tail_lines=log_lines)
+        lines += [f"  log: {line}" for line in log.splitlines()]
+    except client.ApiException as err:
+        lines.append(f"  log: none ({err.status} {err.reason})")
+    return "\n".join(lines)
+
+
+def wait_for_pod_ready(release: Release, name: str, timeout: float) -> V1Pod:
+    """Wait for one pod to be Ready; fail at once if it cannot become so (its
+    image is missing), and in any failure say why with pod_report."""
+
+    def ready() -> V1Pod | None:
+        pod = release.core.read_namespaced_pod(name, release.namespace)
+        waiting = {
+            cs.state.waiting.reason
+            for cs in pod.status.container_statuses or []
+            if cs.state and cs.state.waiting
+        }
+        if waiting & _HOPELESS or pod.status.phase in ("Failed", "Succeeded"):
+            raise AssertionError(f"{name} will never be ready\n{pod_report(release, name)}")
+        return pod if is_ready(pod) else None
+
+    try:
+        return wait_for(f"{name} to be ready", ready, timeout)
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}\n{pod_report(release, name)}") from None
+
+
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
 
 

@@ -34,7 +34,7 @@ from .kube import (
     PortForward,
     Release,
     is_ready,
-    wait_for,
+    wait_for_pod_ready,
 )
 
 PROMETHEUS = "e2e-prometheus"
@@ -180,11 +180,6 @@ def _outcome_gateway(release: Release, name: str, pools: str, settings: dict[str
     )
 
 
-def _ready(release: Release, pod: str) -> bool:
-    status = release.core.read_namespaced_pod(pod, release.namespace).status
-    return any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
-
-
 def _delete_all(release: Release) -> None:
     r, ns = release, release.namespace
     rbac = client.RbacAuthorizationV1Api(r.api)
@@ -229,7 +224,7 @@ def observed(
         # Nothing listens on port 1 of the pod itself: every call fails at once (503).
         _outcome_gateway(r, "e2e-orphan", f"{fp32}=dns:///127.0.0.1:1", {})
         for pod in (PROMETHEUS, *EXTRA_GATEWAYS):
-            wait_for(f"{pod} to be ready", lambda pod=pod: _ready(r, pod), 120)
+            wait_for_pod_ready(r, pod, 120)
         gateway_port = int(r.values()["gateway"]["service"]["port"])
         with (
             PortForward(r, f"pod/{PROMETHEUS}", 9090) as prom_pf,

@@ -27,6 +27,7 @@ from .kube import (
     PortForward,
     Release,
     wait_for,
+    wait_for_pod_ready,
 )
 
 SINK = "e2e-otlp"
@@ -86,14 +87,7 @@ def traced(release: Release, pytestconfig: pytest.Config) -> Iterator[Release]:
         },
     )
     try:
-        wait_for(
-            f"{SINK} to be ready",
-            lambda: any(
-                c.type == "Ready" and c.status == "True"
-                for c in (r.core.read_namespaced_pod(SINK, r.namespace).status.conditions or [])
-            ),
-            120,
-        )
+        wait_for_pod_ready(r, SINK, 120)
         endpoint = f"http://{SINK}.{r.namespace}.svc:4317"
         r.run_helm(
             "upgrade", r.name, str(r.chart), "--reuse-values",

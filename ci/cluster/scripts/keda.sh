@@ -32,7 +32,7 @@ install() {
   # shellcheck source=/dev/null
   . "$dir/images.env"
   for image in keda-operator keda-metrics-apiserver keda-admission-webhooks; do
-    ctr_cluster images import --local "$dir/$image.tar" >>"$LOG_DIR/images.log" 2>&1 \
+    import_image "$dir/$image.tar" >>"$LOG_DIR/images.log" 2>&1 \
       || die "importing $image.tar failed (see $LOG_DIR/images.log)"
   done
   log "imported the KEDA images"

@@ -94,6 +94,21 @@ in_netns() { nsenter --net="$NETNS_PATH" -- "$@"; }
 kubectl_host() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_HOST" "$@"; }
 ctr_cluster() { "$BIN_DIR/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
+# import_image ARCHIVE: import an image archive into the kubelet's namespace,
+# then pin every image there (label io.cri-containerd.pinned=pinned, which
+# containerd's CRI reports to the kubelet as pinned). Once the disk passes
+# imageGCHighThresholdPercent the kubelet deletes images no container uses,
+# and this cluster has no registry to pull one back from: an image first used
+# late in the suite (its Prometheus) would leave the pod in ErrImagePull.
+# Prints ctr's output.
+import_image() {
+  local ref
+  ctr_cluster images import --local "$1" 2>&1 || return 1
+  for ref in $(ctr_cluster images ls -q); do
+    ctr_cluster images label "$ref" io.cri-containerd.pinned=pinned >/dev/null || return 1
+  done
+}
+
 # wait_until DESCRIPTION SECONDS COMMAND...: poll every second, bounded.
 wait_until() {
   local what=$1 limit=$2 start=$SECONDS; shift 2

@@ -12,7 +12,7 @@ fi
 [ ${#archives[@]} -gt 0 ] || die "no image archives given and none in .cache/images (make image-archives)"
 for a in "${archives[@]}"; do
   start=$SECONDS
-  ctr_cluster images import --local "$a" | sed 's/^/  /' >&2
+  import_image "$a" | sed 's/^/  /' >&2
   log "imported $(basename "$a") in $((SECONDS - start)) s"
 done
 ctr_cluster images ls -q | grep -v '^sha256:' | sed 's/^/  /' >&2

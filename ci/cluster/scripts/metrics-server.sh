@@ -9,7 +9,7 @@ set -euo pipefail
 start=$SECONDS
 dir=$("$CLUSTER_DIR/scripts/build.sh" --print-dirs | sed -n 's/^metrics_server=//p')
 [ -e "$dir/.complete" ] || die "metrics-server is not built: run 'make cluster-build'"
-ctr_cluster images import --local "$dir/image.tar" >>"$LOG_DIR/images.log" 2>&1 \
+import_image "$dir/image.tar" >>"$LOG_DIR/images.log" 2>&1 \
   || die "importing the metrics-server image failed (see $LOG_DIR/images.log)"
 render "$CLUSTER_DIR/config/metrics-server.yaml" | kubectl_host apply -f - >/dev/null
 

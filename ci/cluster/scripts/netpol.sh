@@ -11,7 +11,7 @@ start=$SECONDS
 QUEUE=98   # --nfqueue-id in config/kube-network-policies.yaml
 dir=$("$CLUSTER_DIR/scripts/build.sh" --print-dirs | sed -n 's/^kube_network_policies=//p')
 [ -e "$dir/.complete" ] || die "kube-network-policies is not built: run 'make cluster-build'"
-ctr_cluster images import --local "$dir/image.tar" >>"$LOG_DIR/images.log" 2>&1 \
+import_image "$dir/image.tar" >>"$LOG_DIR/images.log" 2>&1 \
   || die "importing the kube-network-policies image failed (see $LOG_DIR/images.log)"
 render "$CLUSTER_DIR/config/kube-network-policies.yaml" | kubectl_host apply -f - >/dev/null
 

@@ -178,7 +178,7 @@ render "$CLUSTER_DIR/config/kube-proxy.yaml" >"$STATE_DIR/config/kube-proxy.yaml
 start_daemon containerd containerd --config "$STATE_DIR/config/containerd.toml" --log-level warn
 wait_until "containerd serving" 60 ctr_cluster version || { alive containerd; exit 1; }
 for image in pause coredns smoke; do
-  ctr_cluster images import --local "${DIRS[images]}/$image.tar" >>"$LOG_DIR/images.log" 2>&1 \
+  import_image "${DIRS[images]}/$image.tar" >>"$LOG_DIR/images.log" 2>&1 \
     || die "importing $image.tar failed (see $LOG_DIR/images.log)"
 done
 log "imported the pause, coredns and smoke images"
