@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -370,6 +371,31 @@ async def test_stage_spans_are_the_request_spans_children_in_time_order(parts: P
     assert tokenize[2] == {"tandem.texts": 2}
     assert tokenize[0] <= tokenize[1] <= queue[0] <= queue[1] == inference[0] <= inference[1]
     assert dict(spans["request"].attributes or {})["tandem.texts"] == 2
+
+
+async def test_a_request_the_edge_did_not_sample_starts_no_stage_span(parts: Parts) -> None:
+    """Its children would be dropped by the parent-based sampler anyway; not
+    even starting them saves their cost on most requests at 10 % sampling."""
+    tracer, exporter = _recorded()
+    started: list[str] = []
+
+    class Counting(trace.Tracer):
+        def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+            started.append(name)
+            return tracer.start_span(name, *args, **kwargs)
+
+        def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+            return tracer.start_as_current_span(*args, **kwargs)
+
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("edge")
+    async with built(parts, tracer=Counting()) as core:
+        with unsampled.start_as_current_span("request"):
+            await core.service.embed(EmbedCommand(texts=["unsampled"]), _deadline())
+        assert [n for n in started if n != "tandem.batch"] == []
+        with tracer.start_as_current_span("request"):
+            await core.service.embed(EmbedCommand(texts=["sampled"]), _deadline())
+    assert {"tandem.tokenize", "tandem.queue", "tandem.inference"} <= set(started)
+    assert {s.name for s in exporter.get_finished_spans()} >= {"tandem.tokenize", "request"}
 
 
 async def test_a_failed_tokenization_is_an_error_span(

@@ -155,9 +155,10 @@ class EmbeddingService:
 
     async def _embed_admitted(self, command: EmbedCommand, deadline: float) -> EmbedResult:
         # Stage spans are children of the request's server span; requests
-        # without one (the warm-up) record none.
+        # whose span records nothing (the warm-up, a request the edge did
+        # not sample) make none: their children would be dropped anyway.
         request_span = trace.get_current_span()
-        traced = self._traces and request_span.get_span_context().is_valid
+        traced = self._traces and request_span.is_recording()
         started = time.perf_counter()
         try:
             tokenized = await self._tokenize(command.texts)
