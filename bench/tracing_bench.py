@@ -153,9 +153,10 @@ def render(data: dict[str, Any]) -> str:
             "Core + gateway, load through the gateway (OpenAI JSON over HTTP) from `tandem-load`. Tracing",
             "off = no OTLP endpoint (nothing installed); on = spans exported to a local OTLP/gRPC receiver in",
             "its own process on the same CPUs, every request (`always_on`) or 10% of them, decided at the",
-            f"edge (`parentbased_traceidratio`, 0.1). {data['rounds']} alternating rounds, medians. The machine's",
-            f"2 CPUs are shared with other work (1-minute load average {data.get('load_average', '?')} as the run",
-            "started): compare the rows with each other, not with other pages.",
+            f"edge (`parentbased_traceidratio`, 0.1). {data['rounds']} alternating rounds, medians. The stack,",
+            "the load generator and the receiver share the machine's 2 CPUs (1-minute load average",
+            f"{data.get('load_average', '?')} as the run started; above about 1, other work was running too):",
+            "compare the rows with each other, not with other pages.",
             "",
             "| tracing | texts/s (1 text, c=32) | throughput lost | p50 ms at c=32 | p50 ms at c=1 "
             "| service CPU ms/request | core | gateway | receiver CPU s | errors | spans exported |",
