@@ -34,8 +34,11 @@ from tandem_devkit import otlp_receiver
 from tandem_devkit.stack import ManagedProcess, StackPorts, free_port
 
 # Each mode: the sampler, and its argument (None = tracing off).
+# "on (0%)" installs everything (SDK, exporter, propagation, non-recording
+# spans) and records nothing: what the machinery costs apart from the spans.
 MODES: dict[str, tuple[str, str] | None] = {
     "off": None,
+    "on (0%)": ("always_off", ""),
     "on (100%)": ("always_on", ""),
     "on (10%)": ("parentbased_traceidratio", "0.1"),
 }
@@ -153,7 +156,9 @@ def render(data: dict[str, Any]) -> str:
             "Core + gateway, load through the gateway (OpenAI JSON over HTTP) from `tandem-load`. Tracing",
             "off = no OTLP endpoint (nothing installed); on = spans exported to a local OTLP/gRPC receiver in",
             "its own process on the same CPUs, every request (`always_on`) or 10% of them, decided at the",
-            f"edge (`parentbased_traceidratio`, 0.1). {data['rounds']} alternating rounds, medians. The stack,",
+            "edge (`parentbased_traceidratio`, 0.1), or none (`always_off`: the SDK, exporter and",
+            "propagation installed, no span recorded).",
+            f"{data['rounds']} alternating rounds, medians. The stack,",
             "the load generator and the receiver share the machine's 2 CPUs (1-minute load average",
             f"{data.get('load_average', '?')} as the run started; above about 1, other work was running too):",
             "compare the rows with each other, not with other pages.",
@@ -164,7 +169,8 @@ def render(data: dict[str, Any]) -> str:
             *rows,
             "",
             f"Throughput lost to tracing at 100% sampling: **{loss('on (100%)'):.1f}%**, at 10%: "
-            f'**{loss("on (10%)"):.1f}%** (target: at most 5%). "Service CPU" is core + gateway; the',
+            f"**{loss('on (10%)'):.1f}%** (target: at most 5%); with nothing sampled: "
+            f'{loss("on (0%)") if "on (0%)" in summary else float("nan"):.1f}%. "Service CPU" is core + gateway; the',
             "receiver's CPU is taken from the same two cores, which a collector on its own node would not.",
             "",
             *cost_lines(summary),
