@@ -100,11 +100,12 @@ ctr_cluster() { "$BIN_DIR/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "
 # imageGCHighThresholdPercent the kubelet deletes images no container uses,
 # and this cluster has no registry to pull one back from: an image first used
 # late in the suite (its Prometheus) would leave the pod in ErrImagePull.
-# Prints ctr's output.
+# Prints ctr's output. Only images not pinned yet are labelled: the refs this
+# archive added (and any other side-loaded one that missed it).
 import_image() {
   local ref
   ctr_cluster images import --local "$1" 2>&1 || return 1
-  for ref in $(ctr_cluster images ls -q); do
+  for ref in $(ctr_cluster images ls | awk 'NR > 1 && $NF !~ /io\.cri-containerd\.pinned=pinned/ {print $1}'); do
     ctr_cluster images label "$ref" io.cri-containerd.pinned=pinned >/dev/null || return 1
   done
 }
